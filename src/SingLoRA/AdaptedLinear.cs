@@ -1,0 +1,260 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SingLoRA;
+
+/// <summary>
+/// A frozen TorchSharp <see cref="Linear"/> plus a trainable low-rank update: the common base of
+/// <see cref="SingLoRALinear"/> and the <see cref="LoRALinear"/> baseline.
+/// </summary>
+/// <remarks>
+/// <para><see cref="Linear"/> is sealed, so the adapter wraps it. The base weight and bias are registered on the
+/// adapter under their own names (<c>weight</c>, <c>bias</c>), so a module that holds the adapter where it held the
+/// linear layer keeps the state-dict keys of the pretrained model (<c>q.weight</c>, <c>q.bias</c>); the adapter's own
+/// tensors get keys that start with the adapter kind (<c>q.singlora_A</c>, <c>q.lora_B</c>).</para>
+/// <para>Merge rules: the update is computed in float32 (float64 for a float64 base) and cast to the base dtype;
+/// merging twice or unmerging an unmerged layer throws; a non-finite update is refused with the weights untouched;
+/// unmerge subtracts exactly what merge added (the adapter tensors and the scale factor are recorded at merge time);
+/// a merged layer's forward does not add the update again. A merged layer refuses to produce or accept a state dict,
+/// because its <c>weight</c> is then <c>W0 + ΔW</c> and would be mistaken for <c>W0</c>.</para>
+/// </remarks>
+public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
+{
+    private readonly double _dropout;
+    private MergeRecord? _merge;
+
+    /// <summary>Wraps <paramref name="baseLayer"/>, freezing its weight and bias.</summary>
+    /// <param name="name">The module name TorchSharp shows.</param>
+    /// <param name="baseLayer">The pretrained layer.</param>
+    /// <param name="rank">The adapter rank, checked against the layer's sizes.</param>
+    /// <param name="dropout">Dropout on the adapter path's input.</param>
+    protected AdaptedLinear(string name, Linear baseLayer, int rank, double dropout) : base(name)
+    {
+        ArgumentNullException.ThrowIfNull(baseLayer);
+        Base = baseLayer;
+        InFeatures = baseLayer.in_features;
+        OutFeatures = baseLayer.out_features;
+        if (InFeatures < 1 || OutFeatures < 1)
+            throw new ArgumentException($"The base layer has shape [{OutFeatures}, {InFeatures}]; both sizes must be at least 1.", nameof(baseLayer));
+        if (!torch.is_floating_point(baseLayer.weight))
+            throw new ArgumentException($"The base layer's weight has dtype {baseLayer.weight.dtype}; adapters need a floating-point layer.", nameof(baseLayer));
+        long maxRank = Math.Min(InFeatures, OutFeatures);
+        if (rank > maxRank)
+            throw new ArgumentOutOfRangeException(nameof(rank), rank,
+                $"Rank {rank} is larger than min(d_in, d_out) = {maxRank} of this [{OutFeatures}, {InFeatures}] layer: the update could not use the extra rank. Use a rank of at most {maxRank}.");
+        _dropout = dropout;
+
+        baseLayer.weight.requires_grad = false;
+        if (baseLayer.bias is not null) baseLayer.bias.requires_grad = false;
+        RegisterBase();
+    }
+
+    /// <summary>The wrapped pretrained layer; its <c>weight</c> and <c>bias</c> are the adapter's <see cref="weight"/> and <see cref="bias"/>.</summary>
+    public Linear Base { get; }
+
+    /// <summary>The frozen base weight <c>W0</c>, shape <c>[d_out, d_in]</c> (it holds <c>W0 + ΔW</c> while merged).</summary>
+    public Parameter weight => Base.weight;
+
+    /// <summary>The frozen base bias, or null.</summary>
+    public Parameter? bias => Base.bias;
+
+    /// <summary><c>d_in</c>, the base layer's input size.</summary>
+    public long InFeatures { get; }
+
+    /// <summary><c>d_out</c>, the base layer's output size.</summary>
+    public long OutFeatures { get; }
+
+    /// <summary>The dropout probability on the adapter path's input.</summary>
+    public double Dropout => _dropout;
+
+    /// <summary>True while the update is folded into <see cref="weight"/>.</summary>
+    public bool IsMerged => _merge is not null;
+
+    /// <summary>The adapter's trainable tensors, in registration order.</summary>
+    public abstract IReadOnlyList<Parameter> AdapterParameters { get; }
+
+    /// <summary>The number of trainable adapter values.</summary>
+    public long AdapterParameterCount => AdapterParameters.Sum(p => p.numel());
+
+    /// <summary>The factor the update is multiplied by now (for SingLoRA it includes the ramp value).</summary>
+    public abstract double CurrentScale { get; }
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        using var scope = NewDisposeScope();
+        var output = nn.functional.linear(input, Base.weight, Base.bias);
+        if (_merge is null)
+        {
+            var x = _dropout > 0 && training ? nn.functional.dropout(input, _dropout, training: true) : input;
+            output = output.add_(AdapterDelta(x));
+        }
+        return output.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The adapter path for an input batch: <c>s · u · (x A_in) A_outᵀ</c> for SingLoRA, <c>s · (x Aᵀ) Bᵀ</c> for LoRA.
+    /// Computed as thin products; the full <c>ΔW</c> is never built.
+    /// </summary>
+    protected abstract Tensor AdapterDelta(Tensor x);
+
+    /// <summary>
+    /// The unscaled update <c>ΔW / scale</c> (shape <c>[d_out, d_in]</c>) in <paramref name="computeType"/>, built from
+    /// the given adapter tensors (the live ones, or the copies recorded at merge time).
+    /// </summary>
+    protected abstract Tensor UnscaledUpdate(IReadOnlyList<Tensor> adapterTensors, ScalarType computeType);
+
+    /// <summary>The full update <c>ΔW</c> as it would be merged now, in float32 (float64 for a float64 base). For tests and inspection.</summary>
+    public Tensor DeltaWeight()
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var delta = UnscaledUpdate(AdapterParameters, ComputeType).mul_(CurrentScale);
+        return delta.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Folds the update into the base weight: <c>W ← W0 + ΔW</c>, computed in float32 and cast to the base dtype.
+    /// Throws if the layer is already merged, or if the update is not finite (then nothing changes).
+    /// </summary>
+    public void Merge() => MergeCore(checkResult: false);
+
+    /// <summary>
+    /// Like <see cref="Merge"/>, but the merged weight is built in a copy and every value is checked (including
+    /// overflow when it is cast to a low-precision base dtype) before it replaces the base weight.
+    /// </summary>
+    public void SafeMerge() => MergeCore(checkResult: true);
+
+    /// <summary>
+    /// Checks that <see cref="SafeMerge"/> would succeed without changing anything; returns null when it would, or the reason it would not.
+    /// Used by model-level safe merges so that either every layer merges or none does.
+    /// </summary>
+    public string? CheckMerge()
+    {
+        if (IsMerged) return $"{GetName()} is already merged.";
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var merged = MergedWeight(UnscaledUpdate(AdapterParameters, ComputeType).mul_(CurrentScale));
+        return merged.isfinite().all().item<bool>() ? null : NonFiniteMessage();
+    }
+
+    private void MergeCore(bool checkResult)
+    {
+        if (_merge is not null)
+            throw new InvalidOperationException($"This {GetName()} layer is already merged. Call Unmerge() before merging again.");
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        double scale = CurrentScale;
+        var snapshot = AdapterParameters.Select(p => (Tensor)p.detach().clone()).ToArray();
+        var delta = UnscaledUpdate(snapshot, ComputeType).mul_(scale);
+        if (checkResult)
+        {
+            var merged = MergedWeight(delta);
+            if (!merged.isfinite().all().item<bool>()) throw new InvalidOperationException(NonFiniteMessage());
+            Base.weight.copy_(merged);
+        }
+        else
+        {
+            if (!delta.isfinite().all().item<bool>()) throw new InvalidOperationException(NonFiniteMessage());
+            if (Base.weight.dtype == ComputeType) Base.weight.add_(delta);
+            else Base.weight.copy_(MergedWeight(delta));
+        }
+        foreach (var t in snapshot) t.DetachFromDisposeScope();
+        _merge = new MergeRecord(scale, snapshot);
+    }
+
+    /// <summary>
+    /// Subtracts exactly the update that <see cref="Merge"/> added (recomputed from the adapter tensors and scale
+    /// recorded at merge time, in float32), restoring <c>W0</c> up to the base dtype's rounding. Throws if not merged.
+    /// </summary>
+    public void Unmerge()
+    {
+        if (_merge is not { } record)
+            throw new InvalidOperationException($"This {GetName()} layer is not merged; there is nothing to unmerge.");
+        using (no_grad())
+        using (NewDisposeScope())
+        {
+            var delta = UnscaledUpdate(record.Adapter, ComputeType).mul_(record.Scale);
+            if (Base.weight.dtype == ComputeType) Base.weight.sub_(delta);
+            else Base.weight.copy_(Base.weight.to_type(ComputeType).sub_(delta));
+        }
+        foreach (var t in record.Adapter) t.Dispose();
+        _merge = null;
+    }
+
+    /// <summary>The scale factor that the current merge used, or null when not merged.</summary>
+    public double? MergedScale => _merge?.Scale;
+
+    /// <inheritdoc />
+    /// <exception cref="InvalidOperationException">The layer is merged.</exception>
+    public override Dictionary<string, Tensor> state_dict(Dictionary<string, Tensor>? destination = null, string? prefix = null)
+    {
+        if (_merge is not null)
+            throw new InvalidOperationException(
+                $"The adapted layer '{prefix ?? GetName()}' is merged: its weight holds W0 + ΔW, which a state dict would pass off as W0. " +
+                "Call UnmergeAdapters() before saving or loading a state dict (merge again afterwards), or export the merged weights on purpose.");
+        return base.state_dict(destination, prefix);
+    }
+
+    /// <summary>The dtype merges are computed in: float64 for a float64 base, float32 otherwise.</summary>
+    protected ScalarType ComputeType => Base.weight.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+
+    /// <summary><c>W0 + delta</c>, added in the compute dtype and cast back to the base dtype, in a new tensor.</summary>
+    private Tensor MergedWeight(Tensor delta) => Base.weight.to_type(ComputeType).add(delta).to_type(Base.weight.dtype);
+
+    private string NonFiniteMessage() =>
+        $"Merging this {GetName()} layer would write non-finite values (NaN or infinity) into the base weight of dtype {Base.weight.dtype}; the weights were left untouched. " +
+        "Check the adapter for NaNs (a diverged run) or use a wider base dtype.";
+
+    private void RegisterBase()
+    {
+        ConditionallyRegisterParameter("weight", Base.weight);
+        ConditionallyRegisterParameter("bias", Base.bias);
+    }
+
+    // Linear is sealed and not registered as a child of the adapter (its tensors are registered directly, to keep
+    // the pretrained keys), so every move goes through Linear's own move first and re-registers its new tensors;
+    // the base implementation then moves the adapter's own parameters and buffers.
+
+    /// <inheritdoc />
+    protected override nn.Module _to(Device device, ScalarType dtype, bool non_blocking)
+    {
+        Base.to(device, dtype, non_blocking);
+        RegisterBase();
+        return base._to(device, dtype, non_blocking);
+    }
+
+    /// <inheritdoc />
+    protected override nn.Module _to(DeviceType deviceType, int deviceIndex, bool non_blocking)
+    {
+        Base.to(deviceType, deviceIndex, non_blocking);
+        RegisterBase();
+        return base._to(deviceType, deviceIndex, non_blocking);
+    }
+
+    /// <inheritdoc />
+    protected override nn.Module _to(ScalarType dtype, bool non_blocking)
+    {
+        Base.to(dtype, non_blocking);
+        RegisterBase();
+        return base._to(dtype, non_blocking);
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            if (_merge is { } record) foreach (var t in record.Adapter) t.Dispose();
+            Base.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+
+    private sealed record MergeRecord(double Scale, Tensor[] Adapter);
+}

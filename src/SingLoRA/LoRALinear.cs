@@ -1,0 +1,72 @@
+using System;
+using System.Collections.Generic;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SingLoRA;
+
+/// <summary>
+/// The LoRA baseline on a frozen <see cref="Linear"/>: <c>y = x W0ᵀ + b + s · (dropout(x) Aᵀ) Bᵀ</c>, with <c>A</c>
+/// <c>[r, d_in]</c> Kaiming-uniform (<c>a = sqrt(5)</c>) and <c>B</c> <c>[d_out, r]</c> zeros, under the same merge rules
+/// as <see cref="SingLoRALinear"/>. State-dict keys: <c>weight</c>, <c>bias</c>, <c>lora_A</c>, <c>lora_B</c>.
+/// </summary>
+public sealed class LoRALinear : AdaptedLinear
+{
+    /// <summary>The state-dict name of <see cref="A"/>.</summary>
+    public const string AKey = "lora_A";
+
+    /// <summary>The state-dict name of <see cref="B"/>.</summary>
+    public const string BKey = "lora_B";
+
+    [TorchSharp.Utils.ComponentName(Name = AKey)]
+    private Parameter _a;
+
+    [TorchSharp.Utils.ComponentName(Name = BKey)]
+    private Parameter _b;
+
+    /// <summary>Wraps a pretrained layer. <paramref name="options"/> are validated; the layer's weight and bias are frozen.</summary>
+    public LoRALinear(Linear baseLayer, LoRAOptions options)
+        : base(nameof(LoRALinear), baseLayer, (options ?? throw new ArgumentNullException(nameof(options))).Validate().Rank, options.Dropout)
+    {
+        Options = options;
+        var w = baseLayer.weight;
+        using (no_grad())
+        {
+            _a = new Parameter(empty(new[] { (long)options.Rank, InFeatures }, dtype: w.dtype, device: w.device), requires_grad: true);
+            nn.init.kaiming_uniform_(_a, a: Math.Sqrt(5));
+            _b = new Parameter(zeros(new[] { OutFeatures, (long)options.Rank }, dtype: w.dtype, device: w.device), requires_grad: true);
+        }
+        register_parameter(AKey, _a);
+        register_parameter(BKey, _b);
+    }
+
+    /// <summary>The options this adapter was built with.</summary>
+    public LoRAOptions Options { get; }
+
+    /// <summary>The rank <c>r</c>.</summary>
+    public int Rank => Options.Rank;
+
+    /// <summary>The down projection <c>A</c>, shape <c>[r, d_in]</c>.</summary>
+    public Parameter A => _a;
+
+    /// <summary>The up projection <c>B</c>, shape <c>[d_out, r]</c>, zero-initialised.</summary>
+    public Parameter B => _b;
+
+    /// <inheritdoc />
+    public override IReadOnlyList<Parameter> AdapterParameters => new[] { _a, _b };
+
+    /// <inheritdoc />
+    public override double CurrentScale => Options.Scale;
+
+    /// <inheritdoc />
+    protected override Tensor AdapterDelta(Tensor x) => x.matmul(_a.t()).mul(Options.Scale).matmul(_b.t());
+
+    /// <inheritdoc />
+    protected override Tensor UnscaledUpdate(IReadOnlyList<Tensor> adapterTensors, ScalarType computeType) =>
+        adapterTensors[1].to_type(computeType).matmul(adapterTensors[0].to_type(computeType));
+
+    /// <inheritdoc />
+    public override string ToString() =>
+        $"LoRALinear(in_features={InFeatures}, out_features={OutFeatures}, rank={Rank}, alpha={Options.Alpha}, scaling={Options.Scaling})";
+}

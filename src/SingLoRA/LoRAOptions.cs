@@ -1,0 +1,23 @@
+namespace SingLoRA;
+
+/// <summary>The hyper-parameters of one LoRA adapter (the baseline): <c>ΔW = s · B A</c>, <c>B</c> zero-initialised.</summary>
+/// <param name="Rank">The rank <c>r</c>, at least 1.</param>
+/// <param name="Alpha">The scaling numerator, finite and positive.</param>
+/// <param name="Dropout">Dropout on the adapter path's input, in <c>[0, 1)</c>.</param>
+/// <param name="Scaling">The scaling rule.</param>
+public sealed record LoRAOptions(
+    int Rank,
+    double Alpha = SingLoRAOptions.DefaultAlpha,
+    double Dropout = 0,
+    ScalingRule Scaling = ScalingRule.AlphaOverRank)
+{
+    /// <summary>The scale <c>s</c>: <c>alpha / r</c> or <c>alpha / sqrt(r)</c>.</summary>
+    public double Scale => AdapterMath.Scale(Alpha, Rank, Scaling);
+
+    /// <summary>Throws an <see cref="System.ArgumentException"/> naming the first invalid value and the valid range.</summary>
+    public LoRAOptions Validate()
+    {
+        AdapterMath.ValidateCommon(Rank, Alpha, Dropout, Scaling);
+        return this;
+    }
+}

@@ -1,0 +1,40 @@
+using System;
+
+namespace SingLoRA;
+
+/// <summary>
+/// Marks a <c>partial</c> TorchSharp module whose named <c>Linear</c> layers are adapted with SingLoRA.
+/// At build time the SingLoRA.Gen source generator wraps each target in a <see cref="SingLoRALinear"/> when the
+/// module calls <c>RegisterComponents()</c>, and adds typed adapter properties, the ramp schedule, merge and unmerge,
+/// freezing and the <see cref="ISingLoRAModule"/> implementation to the class.
+/// </summary>
+/// <example>
+/// <code>
+/// [SingLoRA(Rank = 8, Targets = "q,k")]
+/// public partial class SelfAttention : Module&lt;Tensor, Tensor&gt; { ... }
+/// </code>
+/// </example>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
+public sealed class SingLoRAAttribute : Attribute
+{
+    /// <summary>The adapter rank <c>r</c> (required, at least 1, at most <c>min(d_in, d_out)</c> of every target).</summary>
+    public int Rank { get; set; }
+
+    /// <summary>Comma-separated names of the fields to adapt, for example <c>"q,k"</c>. Each must be a <c>Linear</c> or <c>Module&lt;Tensor, Tensor&gt;</c> field of the class.</summary>
+    public string Targets { get; set; } = "";
+
+    /// <summary>The scaling numerator <c>alpha</c>; the update is scaled by <c>alpha / r</c> (or <c>alpha / sqrt(r)</c>). Default 16.</summary>
+    public double Alpha { get; set; } = SingLoRAOptions.DefaultAlpha;
+
+    /// <summary>The ramp length <c>T</c> in optimizer steps: <c>u(t) = min(t / T, 1)</c>; 0 means no ramp (<c>u = 1</c>). Default 100.</summary>
+    public int RampSteps { get; set; } = (int)SingLoRAOptions.DefaultRampSteps;
+
+    /// <summary>Dropout probability applied to the input of the adapter path only, in <c>[0, 1)</c>. Default 0.</summary>
+    public double Dropout { get; set; }
+
+    /// <summary>The scaling rule. Default <see cref="ScalingRule.AlphaOverRank"/>.</summary>
+    public ScalingRule Scaling { get; set; } = ScalingRule.AlphaOverRank;
+
+    /// <summary>The initialisation of <c>A</c>. Default <see cref="AdapterInit.KaimingWidth"/>.</summary>
+    public AdapterInit Init { get; set; } = AdapterInit.KaimingWidth;
+}

@@ -1,0 +1,56 @@
+using System;
+using TorchSharp;
+using TorchSharp.Modules;
+using TorchSharp.Utils;
+using static TorchSharp.torch;
+
+namespace SingLoRA;
+
+/// <summary>
+/// The runtime half of the generated code: wraps a target layer of an annotated module and puts the adapter where
+/// the layer was registered, so the state-dict keys of the base weights do not change. Not meant to be called by hand.
+/// </summary>
+public static class SingLoRAInjection
+{
+    /// <summary>
+    /// Wraps the <see cref="Linear"/> held by the field <paramref name="fieldName"/> of <paramref name="ownerType"/> and
+    /// replaces its registration in <paramref name="submodules"/> (found by reference, keeping its name and order).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The field is null, holds something other than a <see cref="Linear"/>, or was never registered.</exception>
+    public static SingLoRALinear Inject(OrderedDict<string, nn.Module> submodules, string ownerType, string fieldName, object? fieldValue, SingLoRAOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(submodules);
+        var linear = fieldValue switch
+        {
+            Linear l => l,
+            SingLoRALinear => throw new InvalidOperationException($"{ownerType}.{fieldName} is already a SingLoRA adapter; the adapters were created twice."),
+            null => throw new InvalidOperationException($"{ownerType}.{fieldName} is null when RegisterComponents() runs. Create the layer (for example `{fieldName} = Linear(d_in, d_out)`) before calling RegisterComponents()."),
+            _ => throw new InvalidOperationException($"{ownerType}.{fieldName} holds a {fieldValue.GetType().Name}; [SingLoRA] can adapt only TorchSharp Linear layers. Remove '{fieldName}' from Targets or make it a Linear."),
+        };
+        int index = -1;
+        for (int i = 0; i < submodules.Count; i++)
+            if (ReferenceEquals(submodules[i].Item2, linear)) { index = i; break; }
+        if (index < 0)
+            throw new InvalidOperationException($"{ownerType}.{fieldName} is not registered as a submodule. Call RegisterComponents() at the end of the constructor (TorchSharp's usual pattern) so SingLoRA can wrap it.");
+        SingLoRALinear adapter;
+        try
+        {
+            adapter = new SingLoRALinear(linear, options);
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidOperationException($"[SingLoRA] on {ownerType} cannot adapt '{fieldName}': {e.Message}", e);
+        }
+        submodules[index] = (submodules[index].Item1, adapter);
+        return adapter;
+    }
+
+    /// <summary>The adapter that wraps <paramref name="layer"/>; used by the generated interceptors on a target's calls.</summary>
+    /// <exception cref="InvalidOperationException">The layer was not wrapped (its module never called RegisterComponents()).</exception>
+    public static SingLoRALinear AdapterOf(Linear layer, string ownerType, string fieldName) =>
+        SingLoRALinear.For(layer) ?? throw NotCreated(ownerType, fieldName);
+
+    /// <summary>The error for an adapter that is used before it exists.</summary>
+    public static InvalidOperationException NotCreated(string ownerType, string fieldName) =>
+        new($"The SingLoRA adapter for {ownerType}.{fieldName} does not exist yet: adapters are created when the module calls RegisterComponents(). Call RegisterComponents() at the end of {ownerType}'s constructor.");
+}
