@@ -120,13 +120,14 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// Folds the update into the base weight: <c>W ← W0 + ΔW</c>, computed in float32 and cast to the base dtype.
-    /// Throws if the layer is already merged, or if the update is not finite (then nothing changes).
+    /// Throws if the layer is already merged, or if the update is not finite (then nothing changes). A float32 or
+    /// float64 base is updated in place; a low-precision base is merged through a float32 copy, which is checked whole.
     /// </summary>
     public void Merge() => MergeCore(checkResult: false);
 
     /// <summary>
-    /// Like <see cref="Merge"/>, but the merged weight is built in a copy and every value is checked (including
-    /// overflow when it is cast to a low-precision base dtype) before it replaces the base weight.
+    /// Like <see cref="Merge"/>, but for every dtype the merged weight is built in a copy and every value of it is
+    /// checked (catching an overflow of <c>W0 + ΔW</c> that a finite update can still cause) before it replaces the base weight.
     /// </summary>
     public void SafeMerge() => MergeCore(checkResult: true);
 
@@ -152,17 +153,18 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
         double scale = CurrentScale;
         var snapshot = AdapterParameters.Select(p => (Tensor)p.detach().clone()).ToArray();
         var delta = UnscaledUpdate(snapshot, ComputeType).mul_(scale);
-        if (checkResult)
+        if (checkResult || Base.weight.dtype != ComputeType)
         {
+            // Built in a copy (always so for a low-precision base, which is merged through float32): check it all.
             var merged = MergedWeight(delta);
             if (!merged.isfinite().all().item<bool>()) throw new InvalidOperationException(NonFiniteMessage());
             Base.weight.copy_(merged);
         }
         else
         {
+            // Fast path: in place, after checking the update itself.
             if (!delta.isfinite().all().item<bool>()) throw new InvalidOperationException(NonFiniteMessage());
-            if (Base.weight.dtype == ComputeType) Base.weight.add_(delta);
-            else Base.weight.copy_(MergedWeight(delta));
+            Base.weight.add_(delta);
         }
         foreach (var t in snapshot) t.DetachFromDisposeScope();
         _merge = new MergeRecord(scale, snapshot);
