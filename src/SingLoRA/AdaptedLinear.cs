@@ -87,6 +87,7 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         ArgumentNullException.ThrowIfNull(input);
+        CheckCompatible(input);
         using var scope = NewDisposeScope();
         var output = nn.functional.linear(input, Base.weight, Base.bias);
         if (_merge is null)
@@ -95,6 +96,22 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
             output = output.add_(AdapterDelta(x));
         }
         return output.MoveToOuterDisposeScope();
+    }
+
+    // Metadata checks only (no host synchronisation): a mismatch gets an error that says what to do, rather than
+    // LibTorch's "expected scalar type" deep inside a matmul.
+    private void CheckCompatible(Tensor input)
+    {
+        var w = Base.weight;
+        if (input.dtype != w.dtype || input.device_type != w.device_type || input.device_index != w.device_index)
+            throw new ArgumentException(
+                $"The input is {input.dtype} on {input.device} but this {GetName()} layer is {w.dtype} on {w.device}. " +
+                $"Convert the input (input.to({w.dtype}, {w.device})) or move the whole model with model.to(...).", nameof(input));
+        foreach (var p in AdapterParameters)
+            if (p.dtype != w.dtype || p.device_type != w.device_type || p.device_index != w.device_index)
+                throw new InvalidOperationException(
+                    $"The adapter of this {GetName()} layer is {p.dtype} on {p.device} but its base layer is {w.dtype} on {w.device}: " +
+                    "the base layer or the adapter was moved alone. Move the whole model (model.to(...)) so that both move together.");
     }
 
     /// <summary>
