@@ -1,0 +1,264 @@
+using System.Threading.Tasks;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Testing;
+using Xunit;
+using V = SingLoRA.Analyzers.Tests.Verify<SingLoRA.Analyzers.SingLoRAModuleAnalyzer>;
+
+namespace SingLoRA.Analyzers.Tests;
+
+/// <summary>The class-level diagnostics: options, targets, layer sizes, the class's shape and generated members.</summary>
+public class ModuleAnalyzerTests
+{
+    private static readonly string[] NoNotes = { "SLG0004", "SLG0005" };
+
+    /// <summary>An attention block with q, k, v of the given sizes (constants), the attribute text as given.</summary>
+    private static string Attention(string attribute, string qSize = "16, 16", string kSize = "16, 16", string extra = "") => $$"""
+        [{{attribute}}]
+        public partial class Attention : Module<Tensor, Tensor>
+        {
+            private readonly Linear q, k, v;
+
+            public Attention() : base(nameof(Attention))
+            {
+                q = Linear({{qSize}});
+                k = Linear({{kSize}});
+                v = Linear(16, 16);
+                RegisterComponents();
+            }
+
+            public override Tensor forward(Tensor x) => q.forward(x) + k.call(x) + v.forward(x);
+        {{extra}}
+        }
+        """;
+
+    [Fact]
+    public Task Valid_model_has_no_diagnostics() =>
+        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,k\", Alpha = 8, RampSteps = 0, Dropout = 0.1, Scaling = ScalingRule.AlphaOverSqrtRank, Init = AdapterInit.Gaussian)"));
+
+    // --- SLG0001 rank
+
+    [Fact]
+    public Task Rank_zero_is_reported() => V.AnalyzeAsync(Attention("SingLoRA(Rank = {|SLG0001:0|}, Targets = \"q,k\")"));
+
+    [Fact]
+    public Task Rank_negative_is_reported() => V.AnalyzeAsync(Attention("SingLoRA(Rank = {|SLG0001:-3|}, Targets = \"q,k\")"));
+
+    [Fact]
+    public Task Rank_missing_is_reported_on_the_attribute() => V.AnalyzeAsync(Attention("{|SLG0001:SingLoRA(Targets = \"q,k\")|}"));
+
+    [Fact]
+    public Task Rank_from_a_constant_expression_is_accepted() =>
+        V.AnalyzeAsync(Attention("SingLoRA(Rank = Attention.R * 2, Targets = \"q,k\")", extra: "    public const int R = 2;"));
+
+    // --- SLG0002 / SLG0003 rank against the layer
+
+    [Fact]
+    public Task Rank_larger_than_the_layer_is_reported() =>
+        V.AnalyzeAsync(new[] { Attention("SingLoRA(Rank = {|SLG0002:12|}, Targets = \"q,k\")", kSize: "16, 8") }, NoNotes);
+
+    [Fact]
+    public Task Rank_within_the_layer_is_accepted() =>
+        V.AnalyzeAsync(new[] { Attention("SingLoRA(Rank = 7, Targets = \"q,k\")", kSize: "16, 8") }, NoNotes);
+
+    [Fact]
+    public Task Rank_against_sizes_from_constants_named_arguments_and_initialisers() =>
+        V.AnalyzeAsync(new[] { """
+            [SingLoRA(Rank = {|SLG0002:{|SLG0002:40|}|}, Targets = "a,b,c")]
+            public partial class Mlp : Module<Tensor, Tensor>
+            {
+                private const int D = 32;
+                private Linear a = Linear(D, D * 2);
+                private Module<Tensor, Tensor> b = Linear(inputSize: 64, outputSize: D, hasBias: false);
+                private Linear c;
+                public Mlp(int d) : base("mlp") { c = Linear(d, d); RegisterComponents(); }
+                public override Tensor forward(Tensor x) => c.forward(b.forward(a.forward(x)));
+            }
+            """ }, NoNotes);
+
+    [Fact]
+    public Task Rank_is_not_checked_when_sizes_are_not_constants() =>
+        V.AnalyzeAsync(new[] { Attention("SingLoRA(Rank = 400, Targets = \"q,k\")", qSize: "d, d", kSize: "d, 2 * d")
+            .Replace("public Attention()", "public Attention(int d)") }, NoNotes);
+
+    [Fact]
+    public Task Rank_equal_to_the_layer_is_not_low_rank() =>
+        V.AnalyzeAsync(Attention("SingLoRA(Rank = {|SLG0003:{|SLG0003:16|}|}, Targets = \"q,k\")"));
+
+    [Fact]
+    public Task Rank_below_the_layer_is_low_rank() => V.AnalyzeAsync(Attention("SingLoRA(Rank = 15, Targets = \"q,k\")"));
+
+    // --- SLG0004 / SLG0005 notes
+
+    [Fact]
+    public Task Non_square_target_gets_the_truncation_note() =>
+        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,{|SLG0004:k|}\")", kSize: "16, 48"));
+
+    [Fact]
+    public Task Lone_square_target_gets_the_symmetric_note() =>
+        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"{|SLG0005:q|}\")"));
+
+    [Fact]
+    public Task Lone_non_square_target_gets_only_the_truncation_note() =>
+        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"{|SLG0004:q|}\")", qSize: "16, 32"));
+
+    [Fact]
+    public Task Lone_square_note_can_be_turned_off_in_editorconfig() =>
+        V.AnalyzeAsync(new[] { Attention("SingLoRA(Rank = 4, Targets = \"q\")") }, null,
+            "root = true\n[*.cs]\ndotnet_diagnostic.SLG0005.severity = none\n");
+
+    // --- SLG0006..SLG0009 options
+
+    [Fact]
+    public Task Alpha_not_positive_is_reported() =>
+        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,k\", Alpha = {|SLG0006:0|})"));
+
+    [Fact]
+    public Task Alpha_nan_is_reported() =>
+        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,k\", Alpha = {|SLG0006:double.NaN|})"));
+
+    [Fact]
+    public Task Dropout_of_one_is_reported() =>
+        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,k\", Dropout = {|SLG0007:1.0|})"));
+
+    [Fact]
+    public Task Negative_dropout_is_reported() =>
+        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,k\", Dropout = {|SLG0007:-0.1|})"));
+
+    [Fact]
+    public Task Dropout_zero_is_accepted() => V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,k\", Dropout = 0)"));
+
+    [Fact]
+    public Task Negative_ramp_is_reported() =>
+        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,k\", RampSteps = {|SLG0008:-1|})"));
+
+    [Fact]
+    public Task Undefined_enum_values_are_reported() =>
+        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,k\", Scaling = {|SLG0009:(ScalingRule)7|}, Init = {|SLG0009:(AdapterInit)9|})"));
+
+    // --- SLG0010..SLG0013 targets
+
+    [Fact]
+    public Task Empty_targets_are_reported() => V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = {|SLG0010:\" \"|})"));
+
+    [Fact]
+    public Task Missing_targets_are_reported_on_the_attribute() => V.AnalyzeAsync(Attention("{|SLG0010:SingLoRA(Rank = 4)|}"));
+
+    [Fact]
+    public Task Empty_entry_is_reported() => V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = {|SLG0010:\"q,,k\"|})"));
+
+    [Fact]
+    public Task Duplicate_target_is_reported_at_the_repeat() =>
+        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q, k, {|SLG0011:q|}\")"));
+
+    [Fact]
+    public Task Unknown_target_suggests_the_closest_field() =>
+        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,kk\")"),
+            V.Diagnostic("SLG0012").WithSpan("/0/Test0.cs", 7, 34, 7, 36).WithArguments("kk", "Attention", "; did you mean 'k'?"));
+
+    [Fact]
+    public Task Target_naming_a_property_is_reported() =>
+        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,{|SLG0012:K|}\")", extra: "    public Linear K => k;"));
+
+    [Fact]
+    public Task Target_of_an_unadaptable_type_is_reported() =>
+        V.AnalyzeAsync("""
+            public sealed class MyLinear : Module<Tensor, Tensor>
+            {
+                public MyLinear() : base("mine") { }
+                public override Tensor forward(Tensor x) => x;
+            }
+
+            [SingLoRA(Rank = 4, Targets = "{|SLG0013:attn|},{|SLG0013:mine|},{|SLG0013:seq|},{|SLG0013:shared|},ok")]
+            public partial class Block : Module<Tensor, Tensor>
+            {
+                private readonly MultiheadAttention attn = MultiheadAttention(16, 2);
+                private readonly MyLinear mine = new MyLinear();
+                private readonly Module<Tensor, Tensor> seq;
+                private static Linear shared = Linear(4, 4);
+                private readonly Module<Tensor, Tensor> ok;
+                public Block(Module<Tensor, Tensor> layer) : base("block") { seq = Sequential(Linear(4, 4)); ok = layer; RegisterComponents(); }
+                public override Tensor forward(Tensor x) => ok.forward(seq.forward(mine.forward(x)));
+            }
+            """);
+
+    // --- SLG0015..SLG0017 the class
+
+    [Fact]
+    public Task Class_not_partial_is_reported() =>
+        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,k\")").Replace("public partial class Attention", "public class {|SLG0015:Attention|}"));
+
+    [Fact]
+    public Task Containing_type_not_partial_is_reported() =>
+        V.AnalyzeAsync("public static class Outer\n{\n" + Attention("SingLoRA(Rank = 4, Targets = \"q,k\")").Replace("public partial class Attention", "private partial class {|SLG0016:Attention|}") + "\n}");
+
+    [Fact]
+    public Task Nested_class_in_partial_types_is_accepted() =>
+        V.AnalyzeAsync("public static partial class Outer\n{\n" + Attention("SingLoRA(Rank = 4, Targets = \"q,k\")").Replace("public partial class", "private partial class") + "\n}");
+
+    [Fact]
+    public Task Generic_class_is_accepted() =>
+        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,k\")").Replace("class Attention :", "class Attention<TTag> :").Replace("nameof(Attention)", "\"attention\""));
+
+    [Fact]
+    public Task Class_that_is_not_a_module_is_reported() =>
+        V.AnalyzeAsync("""
+            [SingLoRA(Rank = 4, Targets = "q,k")]
+            public partial class {|SLG0017:Holder|}
+            {
+                private readonly Linear q = Linear(8, 8), k = Linear(8, 8);
+            }
+            """);
+
+    // --- SLG0018 / SLG0019 generated members
+
+    [Fact]
+    public Task Members_colliding_with_generated_ones_are_reported() =>
+        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,k\")", extra: """
+                public void {|SLG0018:AdvanceRamp|}() { }
+                public Linear {|SLG0018:QAdapter|} => q;
+                public int {|SLG0018:Adapters|};
+                public Linear KAdapters => k;
+            """));
+
+    [Fact]
+    public Task Generated_members_in_generated_files_are_not_collisions() =>
+        V.AnalyzeAsync(new[]
+        {
+            Attention("SingLoRA(Rank = 4, Targets = \"q,k\")"),
+            """
+            // <auto-generated/>
+            partial class Attention
+            {
+                public void AdvanceRamp() { }
+                public Linear QAdapter => q;
+                protected override void RegisterComponents() => base.RegisterComponents();
+            }
+            """,
+        }, null);
+
+    [Fact]
+    public Task User_register_components_override_is_reported() =>
+        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,k\")", extra: "    protected override void {|SLG0019:RegisterComponents|}() => base.RegisterComponents();"));
+
+    // --- SLG0020 RegisterComponents()
+
+    [Fact]
+    public Task Missing_register_components_is_reported() =>
+        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,k\")")
+            .Replace("        RegisterComponents();\n", "").Replace("public partial class Attention", "public partial class {|SLG0020:Attention|}"));
+
+    [Fact]
+    public Task Register_components_in_a_chained_constructor_is_enough() =>
+        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,k\")", extra: "    public Attention(string unused) : this() { }"));
+
+    [Fact]
+    public Task Missing_register_components_can_be_turned_off_in_editorconfig() =>
+        V.AnalyzeAsync(new[] { Attention("SingLoRA(Rank = 4, Targets = \"q,k\")").Replace("        RegisterComponents();\n", "") }, null,
+            "root = true\n[*.cs]\ndotnet_diagnostic.SLG0020.severity = none\n");
+
+    // --- The attribute twice: the compiler already reports CS0579 (AllowMultiple = false); nothing is added.
+
+    [Fact]
+    public Task Attribute_twice_is_left_to_the_compiler() =>
+        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,k\")][{|CS0579:SingLoRA|}(Rank = 8, Targets = \"q\")"));
+}
