@@ -1,0 +1,84 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Reflection;
+using Microsoft.CodeAnalysis;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace SingLoRA.Robustness.Tests;
+
+/// <summary>
+/// The generator never breaks a build and no analyzer throws, whatever half-typed code the IDE hands them.
+/// The suite runs a fixed number of cases; `SINGLORA_FUZZ_ITERATIONS` and `SINGLORA_FUZZ_SEED` set a longer run
+/// (see docs/reliability.md). Every failure prints its seed and case and saves the input for reproduction.
+/// </summary>
+public class CompileTimeFuzzTests(ITestOutputHelper output)
+{
+    public const int SuiteIterations = 1000;
+    public const int DefaultSeed = 20261128;
+
+    internal static IReadOnlyList<(string Name, string Source)> Corpus { get; } = LoadCorpus();
+
+    private static IReadOnlyList<(string, string)> LoadCorpus()
+    {
+        var assembly = Assembly.GetExecutingAssembly();
+        return assembly.GetManifestResourceNames().Where(n => n.StartsWith("Corpus.", StringComparison.Ordinal)).Order(StringComparer.Ordinal)
+            .Select(n => (n, new StreamReader(assembly.GetManifestResourceStream(n)!).ReadToEnd())).ToList();
+    }
+
+    private static int EnvInt(string name, int fallback) =>
+        int.TryParse(Environment.GetEnvironmentVariable(name), out var value) ? value : fallback;
+
+    [Fact]
+    public void The_corpus_compiles_clean_with_the_generator_so_mutations_start_from_real_code()
+    {
+        var harness = new FuzzHarness();
+        Assert.True(harness.AnalyzerCount > 0, "no analyzers found");
+        Assert.True(Corpus.Count >= 5);
+        foreach (var (name, source) in Corpus)
+        {
+            var problems = harness.Run(new[] { source }, out var diagnostics);
+            Assert.Empty(problems);
+            var errors = diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
+            Assert.True(errors.Count == 0, $"{name}: {string.Join(Environment.NewLine, errors)}");
+        }
+    }
+
+    [Fact]
+    public void Nothing_escapes_the_generator_or_the_analyzers_on_mutated_model_files()
+    {
+        int iterations = EnvInt("SINGLORA_FUZZ_ITERATIONS", SuiteIterations);
+        int seed = EnvInt("SINGLORA_FUZZ_SEED", DefaultSeed);
+        var harness = new FuzzHarness();
+        var failures = new List<string>();
+        int multiFile = 0;
+        for (int i = 0; i < iterations && failures.Count < 5; i++)
+        {
+            var rng = new Random(HashCode.Combine(seed, i));
+            var sources = new List<string> { Mutator.Mutate(Corpus[rng.Next(Corpus.Count)].Source, rng) };
+            if (rng.Next(4) == 0)
+            {
+                sources.Add(Mutator.Mutate(Corpus[rng.Next(Corpus.Count)].Source, rng)); // two files, as in a real project
+                multiFile++;
+            }
+            IReadOnlyList<string> problems;
+            try
+            {
+                problems = harness.Run(sources.ToArray());
+            }
+            catch (Exception e)
+            {
+                problems = new[] { $"the harness itself threw {e}" };
+            }
+            if (problems.Count > 0)
+            {
+                var path = FuzzHarness.SaveForReproduction(string.Join("\n// ---- next file ----\n", sources), seed, i);
+                failures.Add($"seed {seed}, case {i} (input saved to {path}): {problems[0]}");
+            }
+        }
+        output.WriteLine($"{iterations} mutated inputs ({multiFile} with two files), seed {seed}, {harness.AnalyzerCount} analyzers, {Corpus.Count} corpus files, {Mutator.OperationCount} mutation kinds.");
+        Assert.True(failures.Count == 0, string.Join(Environment.NewLine, failures));
+    }
+}
