@@ -1,0 +1,137 @@
+using System.IO;
+using System.Linq;
+using Microsoft.CodeAnalysis;
+using SingLoRA.Generator.Tests.Infrastructure;
+using Xunit;
+
+namespace SingLoRA.Generator.Tests;
+
+/// <summary>User code plus generated code compiles cleanly: nullable on, every warning an error, interceptors bound.</summary>
+public class CompileTests
+{
+    [Theory]
+    [MemberData(nameof(Cases.Names), MemberType = typeof(Cases))]
+    public void Generated_code_compiles_without_warnings(string name)
+    {
+        var input = GeneratorHarness.Compile(Cases.All[name]);
+        var (_, output, _) = GeneratorHarness.Run(input);
+        Assert.Empty(GeneratorHarness.Problems(output));
+        using var stream = new MemoryStream();
+        var emit = output.Emit(stream);
+        Assert.True(emit.Success, string.Join("\n", emit.Diagnostics));
+    }
+
+    [Fact]
+    public void Generated_members_implement_ISingLoRAModule()
+    {
+        var (_, output, _) = GeneratorHarness.Run(GeneratorHarness.Compile(("A.cs", Cases.LinearTargets)));
+        var type = output.GetTypeByMetadataName("Models.SelfAttention")!;
+        Assert.Contains(type.AllInterfaces, i => i.ToDisplayString() == "SingLoRA.ISingLoRAModule");
+        Assert.NotNull(type.GetMembers("QAdapter").SingleOrDefault());
+        Assert.NotNull(type.GetMembers("KAdapter").SingleOrDefault());
+        Assert.Empty(type.GetMembers("VAdapter"));
+    }
+
+    [Fact]
+    public void Every_call_on_a_Linear_target_is_intercepted_and_nothing_else()
+    {
+        var (result, _, _) = GeneratorHarness.Run(GeneratorHarness.Compile(("SelfAttention.cs", Cases.LinearTargets)));
+        var interceptors = result.Results.Single().GeneratedSources.Single(s => s.HintName.EndsWith(".Interceptors.g.cs")).SourceText.ToString();
+        // q.forward, this.k.forward, k.call inside a lambda; v.forward is not a target.
+        Assert.Equal(3, interceptors.Split("InterceptsLocation(1,").Length - 1);
+        Assert.DoesNotContain("\"v\"", interceptors);
+    }
+
+    [Fact]
+    public void Module_targets_need_no_interceptors()
+    {
+        var (result, _, _) = GeneratorHarness.Run(GeneratorHarness.Compile(("A.cs", Cases.ModuleTargets)));
+        var source = Assert.Single(result.Results.Single().GeneratedSources);
+        Assert.Contains("global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.q_proj) = __singlora_q_proj;", source.SourceText.ToString());
+        Assert.Contains("this.wq = __singlora_wq;", source.SourceText.ToString());
+    }
+
+    [Theory]
+    [InlineData("not partial", """
+        [SingLoRA(Rank = 2, Targets = "q")]
+        public class A : Module<Tensor, Tensor>
+        {
+            private readonly Linear q = Linear(4, 4);
+            public A() : base("A") => RegisterComponents();
+            public override Tensor forward(Tensor x) => q.forward(x);
+        }
+        """)]
+    [InlineData("not a TorchSharp module", """
+        [SingLoRA(Rank = 2, Targets = "q")]
+        public partial class A
+        {
+            private readonly Linear q = Linear(4, 4);
+        }
+        """)]
+    [InlineData("containing type not partial", """
+        public class Outer
+        {
+            [SingLoRA(Rank = 2, Targets = "q")]
+            public partial class A : Module<Tensor, Tensor>
+            {
+                private readonly Linear q = Linear(4, 4);
+                public A() : base("A") => RegisterComponents();
+                public override Tensor forward(Tensor x) => q.forward(x);
+            }
+        }
+        """)]
+    [InlineData("user RegisterComponents override", """
+        [SingLoRA(Rank = 2, Targets = "q")]
+        public partial class A : Module<Tensor, Tensor>
+        {
+            private readonly Linear q = Linear(4, 4);
+            public A() : base("A") => RegisterComponents();
+            protected override void RegisterComponents() => base.RegisterComponents();
+            public override Tensor forward(Tensor x) => q.forward(x);
+        }
+        """)]
+    public void Unsupported_classes_get_no_output(string why, string source)
+    {
+        var (result, _, _) = GeneratorHarness.Run(GeneratorHarness.Compile(("A.cs", Cases.Usings + source)));
+        Assert.True(result.Results.Single().GeneratedSources.IsEmpty, why);
+    }
+
+    [Fact]
+    public void The_attribute_on_two_partial_declarations_still_generates_once()
+    {
+        var part = Cases.Usings + """
+            [SingLoRA(Rank = 2, Targets = "q")]
+            public partial class A : Module<Tensor, Tensor>
+            {
+            }
+            """;
+        var main = Cases.Usings + """
+            [SingLoRA(Rank = 2, Targets = "q")]
+            public partial class A
+            {
+                private readonly Linear q = Linear(4, 4);
+                public A() : base("A") => RegisterComponents();
+                public override Tensor forward(Tensor x) => q.forward(x);
+            }
+            """;
+        var (result, _, _) = GeneratorHarness.Run(GeneratorHarness.Compile(("A1.cs", part), ("A2.cs", main)));
+        Assert.Single(result.Results.Single().GeneratedSources, s => s.HintName == "A.SingLoRA.g.cs");
+    }
+
+    [Fact]
+    public void Broken_user_code_does_not_make_the_generator_throw()
+    {
+        var source = Cases.Usings + """
+            [SingLoRA(Rank = "eight", Targets = 3, Alpha = null)]
+            public partial class A : Module<Tensor, Tensor>
+            {
+                private readonly Linear q = Linear(4, 4)
+                public override Tensor forward(Tensor x) => q.forward(x, 1) + q.call();
+            }
+            """;
+        var driver = GeneratorHarness.CreateDriver().RunGenerators(GeneratorHarness.Compile(("A.cs", source)));
+        var result = driver.GetRunResult().Results.Single();
+        Assert.Null(result.Exception);
+        Assert.Empty(result.Diagnostics);
+    }
+}
