@@ -12,8 +12,10 @@ internal static class AnalyzerHelpers
     /// <summary>The generated property name of a target: q → QAdapter, q_proj → QProjAdapter, c_attn → CAttnAdapter.</summary>
     public static string AdapterPropertyName(string target)
     {
-        var parts = target.Split(new[] { '_' }, StringSplitOptions.RemoveEmptyEntries);
-        return string.Concat(parts.Select(p => char.ToUpperInvariant(p[0]) + p.Substring(1))) + "Adapter";
+        // Kept in step with the generator's Naming.ToPascal.
+        var parts = target.TrimStart('@').Split(new[] { '_' }, StringSplitOptions.RemoveEmptyEntries);
+        var stem = string.Concat(parts.Select(p => char.ToUpperInvariant(p[0]) + p.Substring(1)));
+        return (stem.Length == 0 ? "Field" : stem) + "Adapter";
     }
 
     /// <summary>True for a tree written by a generator or tool (a .g.cs name or an auto-generated header).</summary>

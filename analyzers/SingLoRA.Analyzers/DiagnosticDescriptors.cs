@@ -207,7 +207,7 @@ public static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor MemberCollision = Create(
         MemberCollisionId,
         "Member name collides with a generated SingLoRA member",
-        "'{0}' declares '{1}', which the SingLoRA generator also emits ({2}); rename the member",
+        "'{1}' in '{0}' collides with a member the SingLoRA generator emits ({2}); rename the member or the field",
         DiagnosticSeverity.Error,
         "The generator emits SingLoRAOptions, Adapters, AdvanceRamp, SetRampStep, RampValue, MergeAdapters, UnmergeAdapters, SafeMergeAdapters, FreezeAllButAdapters, AdapterParameters, a <Target>Adapter property per target and private __singlora_ fields.");
 

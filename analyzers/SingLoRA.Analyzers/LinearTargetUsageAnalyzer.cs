@@ -51,22 +51,29 @@ public sealed class LinearTargetUsageAnalyzer : DiagnosticAnalyzer
     /// <summary>Null when the use is reachable (or harmless); otherwise a phrase naming the use.</summary>
     private static string? Describe(IFieldReferenceOperation reference, INamedTypeSymbol owner, ISymbol containingSymbol)
     {
-        var parent = reference.Parent;
-        bool inOwner = SymbolEqualityComparer.Default.Equals(containingSymbol.ContainingType?.OriginalDefinition, owner);
+        // Look through implicit conversions (q passed where a Module is expected, q compared as an object).
+        IOperation node = reference;
+        while (node.Parent is IConversionOperation { IsImplicit: true } conversion)
+            node = conversion;
+        var parent = node.Parent;
+        // The generator intercepts calls written anywhere inside the class's declarations, nested types included.
+        bool inOwner = false;
+        for (var type = containingSymbol.ContainingType; type is not null && !inOwner; type = type.ContainingType)
+            inOwner = SymbolEqualityComparer.Default.Equals(type.OriginalDefinition, owner);
         static bool IsCall(string name) => name is "forward" or "call";
         switch (parent)
         {
-            case IInvocationOperation invocation when invocation.Instance == reference:
+            case IInvocationOperation invocation when invocation.Instance == node:
                 if (!IsCall(invocation.TargetMethod.Name))
                     return null; // q.to(device), q.parameters(), ...: not a forward pass.
                 return inOwner ? null : $"calling {invocation.TargetMethod.Name} from '{containingSymbol.ContainingType?.Name}'";
-            case IMethodReferenceOperation method when method.Instance == reference:
+            case IMethodReferenceOperation method when method.Instance == node:
                 return IsCall(method.Method.Name) ? $"the method group '{reference.Field.Name}.{method.Method.Name}'" : null;
-            case IMemberReferenceOperation member when member.Instance == reference:
+            case IMemberReferenceOperation member when member.Instance == node:
                 return null; // q.weight, q.in_features, ...
-            case IConditionalAccessOperation conditional when conditional.Operation == reference:
+            case IConditionalAccessOperation conditional when conditional.Operation == node:
                 return "a null-conditional access (?.), which the interceptors do not cover,";
-            case ISimpleAssignmentOperation assignment when assignment.Target == reference:
+            case ISimpleAssignmentOperation assignment when assignment.Target == node:
                 return null; // creating or replacing the layer.
             case INameOfOperation:
             case IIsPatternOperation:

@@ -181,7 +181,7 @@ public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
                 .Select(f => f.Name).ToArray();
             var seen = new HashSet<string>(StringComparer.Ordinal);
             var sized = new List<(string Target, long In, long Out, Location Location)>();
-            var validTargets = new List<string>();
+            var validTargets = new List<(string Name, Location Location)>();
             foreach (var entry in entries)
             {
                 if (entry.Name.Length == 0)
@@ -222,13 +222,13 @@ public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
                 }
                 var creations = _creations.TryGetValue(field, out var queue) ? queue.ToArray() : Array.Empty<Creation>();
                 var wrong = creations.Select(c => c.Type).FirstOrDefault(t =>
-                    t is INamedTypeSymbol { TypeKind: TypeKind.Class } && !_symbols.IsLinear(t) && !_symbols.IsTensorModule(t));
+                    t is INamedTypeSymbol { TypeKind: TypeKind.Class, IsAbstract: false } && !_symbols.IsLinear(t) && !_symbols.CanHoldAdapter(t));
                 if (wrong is not null)
                 {
                     Report(UnadaptableTarget, entry.Location, entry.Name, $"is assigned a {wrong.ToDisplayString(SymbolDisplayFormat.MinimallyQualifiedFormat)}, not a Linear");
                     continue;
                 }
-                validTargets.Add(entry.Name);
+                validTargets.Add((entry.Name, entry.Location));
                 var sizes = creations.Select(c => (c.In, c.Out)).Distinct().ToArray();
                 if (sizes.Length == 1 && sizes[0] is { In: { } din, Out: { } dout } && din > 0 && dout > 0)
                     sized.Add((entry.Name, din, dout, entry.Location));
@@ -260,9 +260,15 @@ public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
             var generated = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var member in GeneratedMemberNames)
                 generated[member] = member.StartsWith("__", StringComparison.Ordinal) ? "a private field" : "a member of ISingLoRAModule";
-            foreach (var target in validTargets)
+            foreach (var (target, location) in validTargets)
             {
-                generated[AnalyzerHelpers.AdapterPropertyName(target)] = $"the adapter property of target '{target}'";
+                var property = AnalyzerHelpers.AdapterPropertyName(target);
+                if (generated.TryGetValue(property, out var earlier))
+                {
+                    Report(MemberCollision, location, name, property, $"{earlier}, and again for target '{target}'");
+                    continue;
+                }
+                generated[property] = $"the adapter property of target '{target}'";
                 generated["__singlora_" + target] = $"the adapter field of target '{target}'";
             }
             foreach (var member in _type.GetMembers())

@@ -7,7 +7,9 @@ internal sealed class SingLoRASymbols
 {
     private SingLoRASymbols(Compilation compilation, INamedTypeSymbol attribute)
     {
+        Compilation = compilation;
         Attribute = attribute;
+        SingLoRALinear = compilation.GetTypeByMetadataName("SingLoRA.SingLoRALinear");
         Linear = compilation.GetTypeByMetadataName("TorchSharp.Modules.Linear");
         Module = compilation.GetTypeByMetadataName("TorchSharp.torch+nn+Module");
         ModuleOfTwo = compilation.GetTypeByMetadataName("TorchSharp.torch+nn+Module`2");
@@ -19,6 +21,12 @@ internal sealed class SingLoRASymbols
         if (ModuleOfTwo is not null && Tensor is not null)
             TensorModule = ModuleOfTwo.Construct(Tensor, Tensor);
     }
+
+    /// <summary>The compilation.</summary>
+    public Compilation Compilation { get; }
+
+    /// <summary><c>SingLoRA.SingLoRALinear</c>, the adapter a Module-typed target is swapped for.</summary>
+    public INamedTypeSymbol? SingLoRALinear { get; }
 
     /// <summary><c>SingLoRA.SingLoRAAttribute</c>.</summary>
     public INamedTypeSymbol Attribute { get; }
@@ -82,6 +90,24 @@ internal sealed class SingLoRASymbols
     /// <summary>True for exactly <c>Module&lt;Tensor, Tensor&gt;</c>.</summary>
     public bool IsTensorModule(ITypeSymbol? type) => type is not null && TensorModule is not null && SymbolEqualityComparer.Default.Equals(type, TensorModule);
 
-    /// <summary>True for the field types the generator adapts.</summary>
-    public bool IsAdaptableFieldType(ITypeSymbol? type) => IsLinear(type) || IsTensorModule(type);
+    /// <summary>
+    /// True for the field types the generator adapts: <c>Linear</c> (reached through interceptors), and any class or
+    /// interface type that can hold both a <c>Linear</c> and the <c>SingLoRALinear</c> adapter (usually
+    /// <c>Module&lt;Tensor, Tensor&gt;</c>), into which the adapter is swapped.
+    /// </summary>
+    public bool IsAdaptableFieldType(ITypeSymbol? type) => IsLinear(type) || CanHoldAdapter(type);
+
+    /// <summary>True when both <c>Linear</c> and <c>SingLoRALinear</c> convert implicitly (by reference) to <paramref name="type"/>.</summary>
+    public bool CanHoldAdapter(ITypeSymbol? type)
+    {
+        if (type is not { TypeKind: TypeKind.Class or TypeKind.Interface } || Linear is null || SingLoRALinear is null)
+            return false;
+        return IsReferenceConversion(Linear, type) && IsReferenceConversion(SingLoRALinear, type);
+    }
+
+    private bool IsReferenceConversion(ITypeSymbol from, ITypeSymbol to)
+    {
+        var conversion = Compilation.ClassifyCommonConversion(from, to);
+        return conversion.IsImplicit && (conversion.IsReference || conversion.IsIdentity);
+    }
 }

@@ -1,0 +1,79 @@
+using System.Threading.Tasks;
+using SingLoRA.CodeFixes;
+using Xunit;
+using V = SingLoRA.Analyzers.Tests.Verify<SingLoRA.Analyzers.SingLoRAModuleAnalyzer>;
+
+namespace SingLoRA.Analyzers.Tests;
+
+/// <summary>Each code fix: the source before, the source after.</summary>
+public class CodeFixTests
+{
+    private static readonly string[] NoNotes = { "SLG0004", "SLG0005" };
+
+    private const string Body = """
+        {
+            private readonly Linear q = Linear(16, 16), k = Linear(16, 8);
+            public Attention() : base("attention") { RegisterComponents(); }
+            public override Tensor forward(Tensor x) => q.forward(x) + k.forward(x);
+        }
+        """;
+
+    [Fact]
+    public Task Make_partial_fixes_the_class() =>
+        V.FixAsync<MakePartialCodeFixProvider>(
+            "[SingLoRA(Rank = 4, Targets = \"q,k\")]\npublic sealed class {|SLG0015:Attention|} : Module<Tensor, Tensor>\n" + Body,
+            "[SingLoRA(Rank = 4, Targets = \"q,k\")]\npublic sealed partial class Attention : Module<Tensor, Tensor>\n" + Body,
+            NoNotes);
+
+    [Fact]
+    public Task Make_partial_fixes_the_containing_types() =>
+        V.FixAsync<MakePartialCodeFixProvider>(
+            "public static class Model\n{\n    internal class Layer\n    {\n[SingLoRA(Rank = 4, Targets = \"q,k\")]\nclass {|SLG0015:{|SLG0016:{|SLG0016:Attention|}|}|} : Module<Tensor, Tensor>\n" + Body + "\n    }\n}",
+            "public static partial class Model\n{\n    internal partial class Layer\n    {\n[SingLoRA(Rank = 4, Targets = \"q,k\")]\npartial class Attention : Module<Tensor, Tensor>\n" + Body + "\n    }\n}",
+            NoNotes);
+
+    [Fact]
+    public Task Unknown_target_is_replaced_with_the_closest_field() =>
+        V.FixAsync<ReplaceTargetCodeFixProvider>(
+            "[SingLoRA(Rank = 4, Targets = \"q, {|SLG0012:kk|}\")]\npublic partial class Attention : Module<Tensor, Tensor>\n" + Body,
+            "[SingLoRA(Rank = 4, Targets = \"q, k\")]\npublic partial class Attention : Module<Tensor, Tensor>\n" + Body,
+            NoNotes);
+
+    [Fact]
+    public Task Rank_is_clamped_to_the_smallest_target() =>
+        V.FixAsync<ClampRankCodeFixProvider>(
+            "[SingLoRA(Rank = {|SLG0002:{|SLG0002:32|}|}, Targets = \"q,k\")]\npublic partial class Attention : Module<Tensor, Tensor>\n" + Body,
+            "[SingLoRA(Rank = {|SLG0003:8|}, Targets = \"q,k\")]\npublic partial class Attention : Module<Tensor, Tensor>\n" + Body,
+            NoNotes);
+
+    [Fact]
+    public Task Register_components_call_is_added_to_the_constructor() =>
+        V.FixAsync<AddRegisterComponentsCallCodeFixProvider>(
+            """
+            [SingLoRA(Rank = 4, Targets = "q,k")]
+            public partial class {|SLG0020:Attention|} : Module<Tensor, Tensor>
+            {
+                private readonly Linear q, k;
+                public Attention(int d) : base("attention")
+                {
+                    q = Linear(d, d);
+                    k = Linear(d, d);
+                }
+                public override Tensor forward(Tensor x) => q.forward(x) + k.forward(x);
+            }
+            """,
+            """
+            [SingLoRA(Rank = 4, Targets = "q,k")]
+            public partial class Attention : Module<Tensor, Tensor>
+            {
+                private readonly Linear q, k;
+                public Attention(int d) : base("attention")
+                {
+                    q = Linear(d, d);
+                    k = Linear(d, d);
+                    RegisterComponents();
+                }
+                public override Tensor forward(Tensor x) => q.forward(x) + k.forward(x);
+            }
+            """);
+}
