@@ -134,4 +134,42 @@ public class CompileTests
         Assert.Null(result.Exception);
         Assert.Empty(result.Diagnostics);
     }
+
+    [Fact]
+    public void Calls_in_local_functions_with_parentheses_or_suppression_are_intercepted()
+    {
+        var source = Cases.Usings + """
+            [SingLoRA(Rank = 2, Targets = "q")]
+            public partial class A : Module<Tensor, Tensor>
+            {
+                private Linear? q = Linear(4, 4);
+                public A() : base("A") => RegisterComponents();
+                public override Tensor forward(Tensor x)
+                {
+                    Tensor Local(Tensor t) => q!.forward(t);
+                    return Local(x) + (this.q!).call(x) + Other(x);
+                }
+                private static Tensor Other(Tensor x) => x;
+            }
+            """;
+        var (result, output, _) = GeneratorHarness.Run(GeneratorHarness.Compile(("A.cs", source)));
+        Assert.Empty(GeneratorHarness.Problems(output));
+        var interceptors = result.Results.Single().GeneratedSources.Single(s => s.HintName.EndsWith(".Interceptors.g.cs")).SourceText.ToString();
+        Assert.Equal(2, interceptors.Split("InterceptsLocation(1,").Length - 1);
+    }
+
+    [Fact]
+    public void Without_the_interceptors_opt_in_the_compiler_names_the_missing_property()
+    {
+        var compilation = GeneratorHarness.Compile(("A.cs", Cases.LinearTargets));
+        var withoutOptIn = compilation.RemoveAllSyntaxTrees().AddSyntaxTrees(compilation.SyntaxTrees.Select(t =>
+            t.WithRootAndOptions(t.GetRoot(), GeneratorHarness.ParseOptions.WithFeatures(System.Array.Empty<System.Collections.Generic.KeyValuePair<string, string>>()))));
+        var driver = Microsoft.CodeAnalysis.CSharp.CSharpGeneratorDriver.Create(
+            new[] { new SingLoRAGenerator().AsSourceGenerator() },
+            parseOptions: GeneratorHarness.ParseOptions.WithFeatures(System.Array.Empty<System.Collections.Generic.KeyValuePair<string, string>>()));
+        driver.RunGeneratorsAndUpdateCompilation(withoutOptIn, out var output, out _);
+        var error = Assert.Single(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).Select(d => d.Id).Distinct());
+        Assert.Equal("CS9137", error);
+        Assert.Contains("SingLoRA.Generated", output.GetDiagnostics().First(d => d.Id == "CS9137").GetMessage());
+    }
 }
