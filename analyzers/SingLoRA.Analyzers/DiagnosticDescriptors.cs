@@ -150,9 +150,9 @@ public static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor DuplicateTarget = Create(
         DuplicateTargetId,
         "SingLoRA target listed twice",
-        "Target '{0}' is listed more than once in [SingLoRA] on '{1}'; remove the repeated entry",
-        DiagnosticSeverity.Error,
-        "Each field can be adapted once; the generator would emit its adapter members twice.",
+        "Target '{0}' is listed more than once in [SingLoRA] on '{1}'; remove the repeated entry (or correct it to the field you meant)",
+        DiagnosticSeverity.Warning,
+        "Each field is adapted once and the generator ignores the repeat; a repeated name is usually a typo for another field.",
         WellKnownDiagnosticTags.Unnecessary);
 
     /// <summary>SLG0012.</summary>

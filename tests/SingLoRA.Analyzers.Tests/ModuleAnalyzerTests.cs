@@ -221,6 +221,18 @@ public class ModuleAnalyzerTests
             """));
 
     [Fact]
+    public Task Targets_sharing_an_adapter_property_are_reported() =>
+        V.AnalyzeAsync("""
+            [SingLoRA(Rank = 4, Targets = "q_proj,{|SLG0018:qProj|}")]
+            public partial class Attention : Module<Tensor, Tensor>
+            {
+                private readonly Linear q_proj = Linear(8, 8), qProj = Linear(8, 8);
+                public Attention() : base("attention") { RegisterComponents(); }
+                public override Tensor forward(Tensor x) => q_proj.forward(x) + qProj.forward(x);
+            }
+            """);
+
+    [Fact]
     public Task Generated_members_in_generated_files_are_not_collisions() =>
         V.AnalyzeAsync(new[]
         {
