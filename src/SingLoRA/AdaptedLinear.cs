@@ -161,13 +161,22 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
         return merged.isfinite().all().item<bool>() ? null : NonFiniteMessage();
     }
 
-    private void MergeCore(bool checkResult)
+    /// <summary>
+    /// Merges with a given scale instead of <see cref="CurrentScale"/> (checked like <see cref="SafeMerge"/>): restores the
+    /// merge state recorded in an adapter file, whose merged scale may differ from the current ramp value.
+    /// </summary>
+    internal void MergeWithScale(double scale) => MergeCore(checkResult: true, scale);
+
+    /// <summary>The copies of the adapter tensors that the current merge used, or null when not merged.</summary>
+    internal IReadOnlyList<Tensor>? MergedAdapterTensors => _merge?.Adapter;
+
+    private void MergeCore(bool checkResult, double? scaleOverride = null)
     {
         if (_merge is not null)
             throw new InvalidOperationException($"This {GetName()} layer is already merged. Call Unmerge() before merging again.");
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        double scale = CurrentScale;
+        double scale = scaleOverride ?? CurrentScale;
         var snapshot = AdapterParameters.Select(p => (Tensor)p.detach().clone()).ToArray();
         var delta = UnscaledUpdate(snapshot, ComputeType).mul_(scale);
         if (checkResult || Base.weight.dtype != ComputeType)

@@ -1,0 +1,129 @@
+using System.Collections.Generic;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace SingLoRA.AdapterFiles;
+
+/// <summary>
+/// The contents of <c>adapter_config.json</c>, in the spirit of PEFT's file of the same name (snake_case keys). The
+/// <see cref="Targets"/> are authoritative; the top-level option fields summarise them and are null when the targets
+/// disagree. Documented in <c>docs/adapter-format.md</c>.
+/// </summary>
+public sealed record AdapterConfig
+{
+    /// <summary>The format marker, always <see cref="FormatName"/>.</summary>
+    public const string FormatName = "singlora-adapter";
+
+    /// <summary>The format version this library writes and reads.</summary>
+    public const int CurrentFormatVersion = 1;
+
+    /// <summary>Always <c>singlora-adapter</c>.</summary>
+    public string Format { get; init; } = FormatName;
+
+    /// <summary>The format version (1).</summary>
+    public int FormatVersion { get; init; } = CurrentFormatVersion;
+
+    /// <summary><c>singlora</c>, <c>lora</c>, or <c>mixed</c> when the model has both kinds of adapted layer.</summary>
+    public string Method { get; init; } = "singlora";
+
+    /// <summary>The library that wrote the file (<c>SingLoRA.Gen</c>).</summary>
+    public string Library { get; init; } = "SingLoRA.Gen";
+
+    /// <summary>The library's version.</summary>
+    public string LibraryVersion { get; init; } = "";
+
+    /// <summary>The rank shared by every target, or null.</summary>
+    public int? R { get; init; }
+
+    /// <summary>The alpha shared by every target, or null.</summary>
+    public double? Alpha { get; init; }
+
+    /// <summary>The scaling rule shared by every target, or null.</summary>
+    public ScalingRule? Scaling { get; init; }
+
+    /// <summary>The ramp length <c>T</c> shared by every SingLoRA target, or null.</summary>
+    public long? RampSteps { get; init; }
+
+    /// <summary>The ramp step <c>t</c> shared by every SingLoRA target, or null.</summary>
+    public long? Step { get; init; }
+
+    /// <summary>The initialisation shared by every SingLoRA target, or null.</summary>
+    public AdapterInit? Init { get; init; }
+
+    /// <summary>The dropout shared by every target, or null.</summary>
+    public double? Dropout { get; init; }
+
+    /// <summary><c>unmerged</c>, <c>merged</c> (every target) or <c>partial</c>.</summary>
+    public string MergeState { get; init; } = "unmerged";
+
+    /// <summary>The adapted layers' paths, PEFT's <c>target_modules</c>.</summary>
+    public IReadOnlyList<string> TargetModules { get; init; } = new List<string>();
+
+    /// <summary>One entry per adapted layer, in model order.</summary>
+    public IReadOnlyList<AdapterTarget> Targets { get; init; } = new List<AdapterTarget>();
+
+    /// <summary>The tensors file next to this config.</summary>
+    public string WeightsFile { get; init; } = AdapterFile.WeightsFileName;
+
+    /// <summary>The SHA-256 (lowercase hex) of the tensors file, tying the pair together.</summary>
+    public string WeightsSha256 { get; init; } = "";
+
+    internal static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DictionaryKeyPolicy = null,
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false) },
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip,
+    };
+}
+
+/// <summary>One adapted layer in <see cref="AdapterConfig"/>.</summary>
+public sealed record AdapterTarget
+{
+    /// <summary>The layer's dotted path in the model (<c>blocks.0.attn.q</c>); its tensors are <c>path.singlora_A</c>, ....</summary>
+    public string Path { get; init; } = "";
+
+    /// <summary><c>singlora</c> or <c>lora</c>.</summary>
+    public string Kind { get; init; } = "singlora";
+
+    /// <summary><c>d_in</c>.</summary>
+    public long InFeatures { get; init; }
+
+    /// <summary><c>d_out</c>.</summary>
+    public long OutFeatures { get; init; }
+
+    /// <summary>The base weight's dtype, as a safetensors name (<c>F32</c>, <c>BF16</c>, ...).</summary>
+    public string Dtype { get; init; } = "";
+
+    /// <summary>The rank <c>r</c>.</summary>
+    public int Rank { get; init; }
+
+    /// <summary>The scaling numerator.</summary>
+    public double Alpha { get; init; }
+
+    /// <summary>The scaling rule.</summary>
+    public ScalingRule Scaling { get; init; }
+
+    /// <summary>The ramp length <c>T</c> (SingLoRA only).</summary>
+    public long? RampSteps { get; init; }
+
+    /// <summary>The ramp step <c>t</c> when saved (SingLoRA only; equals the saved <c>singlora_step</c> tensor).</summary>
+    public long? Step { get; init; }
+
+    /// <summary>The initialisation of <c>A</c> (SingLoRA only).</summary>
+    public AdapterInit? Init { get; init; }
+
+    /// <summary>The adapter-path dropout.</summary>
+    public double Dropout { get; init; }
+
+    /// <summary>Whether the update was folded into the base weight when saved.</summary>
+    public bool Merged { get; init; }
+
+    /// <summary>The factor the merged update was scaled by (<c>s · u(t)</c> at merge time), when merged.</summary>
+    public double? MergedScale { get; init; }
+
+    /// <summary>The layer's tensors: state-dict key (relative to the layer) to shape.</summary>
+    public IReadOnlyDictionary<string, long[]> Tensors { get; init; } = new Dictionary<string, long[]>();
+}
