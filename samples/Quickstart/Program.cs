@@ -1,28 +1,189 @@
-// Minimal quickstart: fine-tune one frozen Linear layer with SingLoRA and print the loss and the parameter counts.
 using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
 using SingLoRA;
+using SingLoRA.Samples;
+using Spectre.Console;
 using TorchSharp;
 using static TorchSharp.torch;
 
-manual_seed(0);
-const int d = 64, rank = 8, steps = 300;
-var layer = new SingLoRALinear(nn.Linear(d, d), new SingLoRAOptions(rank, Alpha: rank, RampSteps: 30));
-var lora = new LoRALinear(nn.Linear(d, d), new LoRAOptions(rank));
-Console.WriteLine($"SingLoRA: {layer.TrainableParameters()}");
-Console.WriteLine($"LoRA at the same rank would train {lora.AdapterParameterCount:N0} values ({(double)lora.AdapterParameterCount / layer.AdapterParameterCount:0.0}x).");
+namespace Quickstart;
 
-// The task: the frozen layer plus a symmetric low-rank change.
-var u = randn(d, rank) / Math.Sqrt(d) * 2;
-var target = (layer.weight.detach() + u.matmul(u.t())).detach();
-var optimizer = optim.AdamW(layer.AdapterParameters, lr: 2e-2);
-for (int step = 1; step <= steps; step++)
+/// <summary>The quickstart's entry point (<see cref="QuickstartApp.Run"/> is also called in-process by the smoke tests).</summary>
+public static class Program
 {
-    using var scope = NewDisposeScope();
-    var x = randn(64, d);
-    var loss = nn.functional.mse_loss(layer.forward(x), x.matmul(target.t()));
-    optimizer.zero_grad();
-    loss.backward();
-    optimizer.step();
-    layer.AdvanceRamp();
-    if (step % 50 == 0 || step == 1) Console.WriteLine($"step {step,4}  u(t) = {layer.RampValue:0.00}  loss = {loss.item<float>():0.000000}");
+    public static int Main(string[] args) => QuickstartApp.Run(args);
+}
+
+/// <summary>
+/// Pre-trains a small transformer on "previous token", then fine-tunes only SingLoRA adapters (on <c>q</c>, <c>k</c>,
+/// <c>v</c> of every block, declared with <c>[SingLoRA]</c> in <see cref="AdaptedAttention"/>) on "copy two back".
+/// </summary>
+public static class QuickstartApp
+{
+    public const string CommandPrefix = "dotnet run --project samples/Quickstart -c Release --";
+
+    /// <summary>Runs the quickstart; returns the exit code. <paramref name="console"/> defaults to the terminal.</summary>
+    public static int Run(string[] args, IAnsiConsole? console = null)
+    {
+        console ??= AnsiConsole.Console;
+        var cl = new CommandLine(args, CommandPrefix);
+        FineTuneSetup setup;
+        double lr;
+        int logEvery;
+        string outDir, deviceName;
+        double tolerance;
+        int threads;
+        try
+        {
+            setup = FineTuneSetup.Read(cl);
+            lr = cl.Double("lr", 1e-2, "fine-tuning AdamW learning rate (SingLoRA adapters only)");
+            logEvery = cl.Int("log-every", 10, "steps between loss read-backs (progress bar and log)");
+            outDir = cl.String("out", "artifacts/quickstart", "folder for the adapter file and the loss-curve PNG");
+            deviceName = cl.String("device", "cpu", "cpu or cuda (falls back to the CPU with a message when CUDA is unavailable)");
+            tolerance = cl.Double("merge-tolerance", 1e-4, "largest allowed |merged - unmerged| logit difference");
+            threads = cl.Int("threads", 0, "torch CPU threads (0: TorchSharp's default, one per core)");
+            if (cl.HelpRequested)
+            {
+                console.WriteLine(cl.Help("SingLoRA.Gen quickstart: pre-train a tiny transformer, fine-tune it with [SingLoRA] (q, k, v).\n" +
+                    "The adapter's own settings (rank 8, alpha 16, ramp 30 steps, KaimingWidth init) are in the [SingLoRA] attribute of AdaptedAttention.cs."));
+                return 0;
+            }
+            cl.ThrowOnUnknown();
+        }
+        catch (ArgumentException e)
+        {
+            console.MarkupLineInterpolated($"[red]{e.Message}[/] (see --help)");
+            return 2;
+        }
+
+        var total = Stopwatch.StartNew();
+        if (threads > 0) set_num_threads(threads);
+        var device = Devices.Resolve(deviceName, m => console.MarkupLineInterpolated($"[yellow]{m}[/]"));
+        console.Write(new Rule("[bold]SingLoRA.Gen quickstart[/]").LeftJustified());
+        console.MarkupLineInterpolated($"Device: [bold]{device}[/], torch threads: {get_num_threads()}, seed {setup.Seed}");
+        console.MarkupLineInterpolated($"Model: {setup.Model.Layers} blocks, width {setup.Model.DModel}, {setup.Model.Heads} heads, vocabulary {setup.Model.Vocab}, length {setup.Model.Length}");
+        console.MarkupLineInterpolated($"Pre-training task: {setup.PretrainTask}");
+        console.MarkupLineInterpolated($"Fine-tuning task:  {setup.FineTuneTask}");
+        console.WriteLine();
+
+        // 1. Pre-train a plain model (every weight trainable) on the first task.
+        var (pretrained, pretrainLosses) = WithProgress(console, "pre-train", setup.PretrainSteps, logEvery, onLog => setup.Pretrain(device, onLog, logEvery));
+        var checkpoint = Trainer.Snapshot(pretrained);
+        var (evalPreX, evalPreY) = setup.EvalSet(setup.PretrainTask, device);
+        var (evalX, evalY) = setup.EvalSet(setup.FineTuneTask, device);
+        var pretrainedOnA = Trainer.Evaluate(pretrained, evalPreX, evalPreY);
+        var plain = pretrained.TrainableParameters();
+        pretrained.Dispose();
+
+        // 2. The same architecture with [SingLoRA] attention; the plain checkpoint loads into it (only adapter keys are missing).
+        var model = new TinyTransformer(setup.Model, c => new AdaptedAttention(c));
+        Trainer.LoadPretrained(model, checkpoint);
+        model.to(device);
+        model.FreezeAllButAdapters();
+        var summary = model.TrainableParameters();
+        long loraSameRank = model.GetAdapters().Sum(a => (a.Adapter.InFeatures + a.Adapter.OutFeatures) * a.Adapter.Rank);
+        long singlora = model.AdapterParameters().Sum(p => p.numel());
+        var table = new Table().AddColumns("", "values");
+        table.AddRow("model parameters (pre-trained, all trained)", $"{plain.Total:N0}");
+        table.AddRow("SingLoRA adapters (rank 8 on q, k, v of each block)", $"{summary.Trainable:N0} trainable of {summary.Total:N0} ({summary.Percent:0.00}%)");
+        table.AddRow("LoRA at the same rank would train", $"{loraSameRank:N0} ({(double)loraSameRank / singlora:0.0}x)");
+        table.AddRow("LoRA with as many parameters", "rank 4 (r/2 on these square layers)");
+        console.Write(table);
+        console.MarkupLineInterpolated($"[grey]{summary}[/]");
+
+        var before = Trainer.Evaluate(model, evalX, evalY);
+        var beforeOnA = Trainer.Evaluate(model, evalPreX, evalPreY);
+        console.MarkupLineInterpolated($"Before fine-tuning: accuracy on the fine-tuning task [bold]{before.Accuracy:P1}[/] (loss {before.Loss:0.000}); on the pre-training task {beforeOnA.Accuracy:P1} (pre-trained model: {pretrainedOnA.Accuracy:P1})");
+
+        // 3. Fine-tune the adapters only. The ramp u(t) counts optimizer steps: advance it once per optimizer.step().
+        using var optimizer = optim.AdamW(model.AdapterParameters(), lr: lr);
+        using var data = setup.FineTuneData(setup.Seed);
+        var result = WithProgress(console, "fine-tune", setup.Steps, logEvery, onLog =>
+            Trainer.Train(model, optimizer, setup.FineTuneTask, setup.Steps, setup.Batch, data, device, afterStep: model.AdvanceRamp, logEvery: logEvery, onLog: onLog));
+        var after = Trainer.Evaluate(model, evalX, evalY);
+        var afterOnA = Trainer.Evaluate(model, evalPreX, evalPreY);
+        console.MarkupLineInterpolated($"After {setup.Steps} steps (u(t) = {model.RampValue():0.00}, {result.Seconds:0.0} s): accuracy on the fine-tuning task [bold green]{after.Accuracy:P1}[/] (loss {after.Loss:0.000}); on the pre-training task {afterOnA.Accuracy:P1}");
+
+        // 4. Merge: W <- W0 + s u A Aᵀ; the merged model must compute the same outputs without the adapter path.
+        double mergeDiff;
+        using (no_grad())
+        {
+            model.eval();
+            using var unmerged = model.forward(evalX);
+            model.MergeAdapters();
+            using var merged = model.forward(evalX);
+            mergeDiff = (merged - unmerged).abs().max().item<float>();
+            model.UnmergeAdapters();
+            using var again = model.forward(evalX);
+            double restoreDiff = (again - unmerged).abs().max().item<float>();
+            model.train();
+            bool ok = mergeDiff <= tolerance && restoreDiff <= tolerance;
+            console.MarkupInterpolated($"Merge check: max |merged - unmerged| logit = {mergeDiff:0.0e+0}, after unmerge {restoreDiff:0.0e+0} (tolerance {tolerance:0e+0}): ");
+            console.MarkupLine(ok ? "[green]agree[/]" : "[red]DISAGREE[/]");
+            if (!ok) return 1;
+        }
+
+        // 5. Save the adapters (A and the step counter of each target, with the options), reload them into a fresh copy of the pre-trained model, compare.
+        var (adapterPath, adapterBytes, reloadDiff) = SaveAndReload(model, setup, checkpoint, outDir, evalX, device);
+        console.MarkupLineInterpolated($"Adapters saved to [bold]{adapterPath}[/] ({adapterBytes:N0} bytes); reloaded into a fresh model: max logit difference {reloadDiff:0.0e+0}");
+
+        // 6. The loss curve.
+        var png = Path.Combine(outDir, "loss-curve.png");
+        int smooth = Math.Max(1, Math.Min(10, setup.Steps / 10));
+        Charts.Lines(png, "Quickstart: pre-training (all weights), then SingLoRA fine-tuning (q, k, v adapters)", "step", "training loss (moving average)",
+            new[]
+            {
+                new Series("pre-training: previous token", Enumerable.Range(1, pretrainLosses.Length).Select(i => (double)i).ToArray(), Stats.Smooth(pretrainLosses, smooth)),
+                new Series($"SingLoRA fine-tuning: copy {setup.Offset} back", Enumerable.Range(pretrainLosses.Length + 1, result.Losses.Length).Select(i => (double)i).ToArray(), Stats.Smooth(result.Losses, smooth)),
+            }, logY: true);
+        console.MarkupLineInterpolated($"Loss curve: [bold]{png}[/]");
+        console.MarkupLineInterpolated($"Done in {total.Elapsed.TotalSeconds:0.0} s. Reproduce with:");
+        console.WriteLine("  " + cl.EffectiveCommand());
+        checkpoint.Values.ToList().ForEach(t => t.Dispose());
+        model.Dispose();
+        return 0;
+    }
+
+    private static (string Path, long Bytes, double Diff) SaveAndReload(TinyTransformer model, FineTuneSetup setup, Dictionary<string, Tensor> checkpoint, string outDir, Tensor evalX, Device device)
+    {
+        Directory.CreateDirectory(outDir);
+        // TorchSharp's own state-dict format, restricted to the adapter tensors (every key that is not in the pre-trained checkpoint).
+        var path = Path.Combine(outDir, "adapters.dat");
+        var baseKeys = checkpoint.Keys.ToList();
+        model.save(path, skip: baseKeys);
+        using var fresh = new TinyTransformer(setup.Model, c => new AdaptedAttention(c));
+        Trainer.LoadPretrained(fresh, checkpoint);
+        fresh.to(device);
+        fresh.load(path, strict: false);
+        using var _ = no_grad();
+        model.eval();
+        fresh.eval();
+        using var a = model.forward(evalX);
+        using var b = fresh.forward(evalX);
+        model.train();
+        return (path, new FileInfo(path).Length, (a - b).abs().max().item<float>());
+    }
+
+    /// <summary>Runs <paramref name="work"/> under a Spectre.Console progress bar that shows the latest logged loss.</summary>
+    private static T WithProgress<T>(IAnsiConsole console, string name, int steps, int logEvery, Func<Action<int, double>, T> work)
+    {
+        T result = default!;
+        console.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask($"{name,-9} loss  -.----", maxValue: Math.Max(steps, 1));
+                result = work((step, loss) =>
+                {
+                    task.Description = $"{name,-9} loss {loss,7:0.0000}";
+                    task.Value = step;
+                });
+                task.Value = task.MaxValue;
+            });
+        return result;
+    }
 }
