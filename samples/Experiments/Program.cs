@@ -44,7 +44,7 @@ public static class ExperimentsApp
             var common = new Common(
                 Out: cl.String("out", "docs/results", "folder for the markdown table and the PNG"),
                 DeviceName: cl.String("device", "cpu", "cpu or cuda (falls back to the CPU with a message)"),
-                Threads: cl.Int("threads", 0, "torch CPU threads (0: TorchSharp's default, one per core)"));
+                Threads: cl.Int("threads", 1, "torch CPU threads (0: TorchSharp's default, one per core; 1 is fastest for these small tensors, and two experiments can then run side by side)"));
             Func<int>? run = command switch
             {
                 "attention" => SyntheticAttention(cl, common, log),
