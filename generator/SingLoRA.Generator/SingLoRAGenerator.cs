@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Collections.Immutable;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -55,17 +56,20 @@ public sealed class SingLoRAGenerator : IIncrementalGenerator
             .Select(static (m, _) => EmitSafely(m))
             .WithTrackingName(TrackingNames.Emit);
 
-        context.RegisterSourceOutput(files, static (spc, generated) =>
+        // All files go out through one callback: Roslyn checks hint names across callbacks only after they ran, where
+        // a duplicate can no longer be caught. Duplicates arise only from broken code (two types with one name, or
+        // [SingLoRA] on two declarations of a class that does not bind as one type); they get a numbered name.
+        context.RegisterSourceOutput(files.Collect(), static (spc, all) =>
         {
-            foreach (var file in generated)
+            var used = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            foreach (var generated in all)
             {
-                try
+                foreach (var file in generated)
                 {
-                    spc.AddSource(file.HintName, file.Text);
-                }
-                catch (ArgumentException)
-                {
-                    // A duplicate hint name cannot happen for distinct classes; if it does, the first file wins.
+                    var hintName = file.HintName;
+                    for (int n = 2; !used.Add(hintName); n++)
+                        hintName = file.HintName.Substring(0, file.HintName.Length - ".g.cs".Length) + "." + n + ".g.cs";
+                    spc.AddSource(hintName, file.Text);
                 }
             }
         });

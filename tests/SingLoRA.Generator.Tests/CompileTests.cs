@@ -136,6 +136,36 @@ public class CompileTests
     }
 
     [Fact]
+    public void A_class_that_error_recovery_splits_in_two_does_not_make_the_generator_throw()
+    {
+        // Found by the fuzz test (seed 7, case 53): a misplaced brace and a half-typed second [SingLoRA] give two
+        // declarations that both produce output under one hint name; Roslyn rejects that across output callbacks.
+        var source = Cases.Usings + """
+            [SingLoRA(Rank = 8, Targets = "query,key")]
+            public partial class CrossAttention : Module<Tensor, Tensor>
+            {
+                public CrossAttention(int d) : base(nameof(CrossAttention))
+                {
+                    query = Linear(d, d);
+                    key = Linear(d, d);
+                    RegisterComponents();
+            }
+                }
+            [SingLoRA(Rank = 
+            public partial class CrossAttention
+            {
+                private Linear query;
+                private Linear key;
+                public override Tensor forward(Tensor x) => query.forward(x).matmul(key.forward(x).transpose(-1, -2));
+            }
+            """;
+        var driver = GeneratorHarness.CreateDriver().RunGenerators(GeneratorHarness.Compile(("A.cs", source)));
+        var result = driver.GetRunResult().Results.Single();
+        Assert.Null(result.Exception);
+        Assert.Equal(result.GeneratedSources.Length, result.GeneratedSources.Select(s => s.HintName).Distinct(System.StringComparer.OrdinalIgnoreCase).Count());
+    }
+
+    [Fact]
     public void Calls_in_local_functions_with_parentheses_or_suppression_are_intercepted()
     {
         var source = Cases.Usings + """

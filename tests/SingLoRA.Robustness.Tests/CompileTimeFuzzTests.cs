@@ -19,13 +19,28 @@ public class CompileTimeFuzzTests(ITestOutputHelper output)
     public const int SuiteIterations = 1000;
     public const int DefaultSeed = 20261128;
 
-    internal static IReadOnlyList<(string Name, string Source)> Corpus { get; } = LoadCorpus();
+    internal const string FileSeparator = "\n// ---- next file ----\n";
 
-    private static IReadOnlyList<(string, string)> LoadCorpus()
+    internal static IReadOnlyList<(string Name, string Source)> Corpus { get; } = LoadResources("Corpus.");
+
+    private static IReadOnlyList<(string Name, string Source)> Regressions { get; } = LoadResources("Regressions.");
+
+    private static IReadOnlyList<(string, string)> LoadResources(string prefix)
     {
         var assembly = Assembly.GetExecutingAssembly();
-        return assembly.GetManifestResourceNames().Where(n => n.StartsWith("Corpus.", StringComparison.Ordinal)).Order(StringComparer.Ordinal)
+        return assembly.GetManifestResourceNames().Where(n => n.StartsWith(prefix, StringComparison.Ordinal)).Order(StringComparer.Ordinal)
             .Select(n => (n, new StreamReader(assembly.GetManifestResourceStream(n)!).ReadToEnd())).ToList();
+    }
+
+    public static IEnumerable<object[]> RegressionNames => Regressions.Select(r => new object[] { r.Name });
+
+    [Theory]
+    [MemberData(nameof(RegressionNames))]
+    public void Inputs_that_once_broke_something_stay_fixed(string name)
+    {
+        var source = Regressions.Single(r => r.Name == name).Source;
+        var problems = new FuzzHarness().Run(source.Split(FileSeparator));
+        Assert.True(problems.Count == 0, string.Join(Environment.NewLine, problems));
     }
 
     private static int EnvInt(string name, int fallback) =>
@@ -74,7 +89,7 @@ public class CompileTimeFuzzTests(ITestOutputHelper output)
             }
             if (problems.Count > 0)
             {
-                var path = FuzzHarness.SaveForReproduction(string.Join("\n// ---- next file ----\n", sources), seed, i);
+                var path = FuzzHarness.SaveForReproduction(string.Join(FileSeparator, sources), seed, i);
                 failures.Add($"seed {seed}, case {i} (input saved to {path}): {problems[0]}");
             }
         }
