@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using SingLoRA;
+using SingLoRA.AdapterFiles;
 using SingLoRA.Samples;
 using Spectre.Console;
 using TorchSharp;
@@ -41,7 +42,7 @@ public static class QuickstartApp
             setup = FineTuneSetup.Read(cl);
             lr = cl.Double("lr", 1e-2, "fine-tuning AdamW learning rate (SingLoRA adapters only)");
             logEvery = cl.Int("log-every", 10, "steps between loss read-backs (progress bar and log)");
-            outDir = cl.String("out", "artifacts/quickstart", "folder for the adapter file and the loss-curve PNG");
+            outDir = cl.String("out", "artifacts/quickstart", "folder for the adapter (adapter/) and the loss-curve PNG");
             deviceName = cl.String("device", "cpu", "cpu or cuda (falls back to the CPU with a message when CUDA is unavailable)");
             tolerance = cl.Double("merge-tolerance", 1e-4, "largest allowed |merged - unmerged| logit difference");
             threads = cl.Int("threads", 0, "torch CPU threads (0: TorchSharp's default, one per core)");
@@ -149,22 +150,21 @@ public static class QuickstartApp
 
     private static (string Path, long Bytes, double Diff) SaveAndReload(TinyTransformer model, FineTuneSetup setup, Dictionary<string, Tensor> checkpoint, string outDir, Tensor evalX, Device device)
     {
-        Directory.CreateDirectory(outDir);
-        // TorchSharp's own state-dict format, restricted to the adapter tensors (every key that is not in the pre-trained checkpoint).
-        var path = Path.Combine(outDir, "adapters.dat");
-        var baseKeys = checkpoint.Keys.ToList();
-        model.save(path, skip: baseKeys);
+        // The adapter file API: A and the step counter of every adapted layer (adapter_model.safetensors) plus the options,
+        // ramp state and merge state (adapter_config.json). The pre-trained base weights are not in it.
+        var path = Path.Combine(outDir, "adapter");
+        model.SaveAdapters(path);
         using var fresh = new TinyTransformer(setup.Model, c => new AdaptedAttention(c));
         Trainer.LoadPretrained(fresh, checkpoint);
         fresh.to(device);
-        fresh.load(path, strict: false);
+        fresh.LoadAdapters(path);
         using var _ = no_grad();
         model.eval();
         fresh.eval();
         using var a = model.forward(evalX);
         using var b = fresh.forward(evalX);
         model.train();
-        return (path, new FileInfo(path).Length, (a - b).abs().max().item<float>());
+        return (path, new DirectoryInfo(path).GetFiles().Sum(f => f.Length), (a - b).abs().max().item<float>());
     }
 
     /// <summary>Runs <paramref name="work"/> under a Spectre.Console progress bar that shows the latest logged loss.</summary>

@@ -50,7 +50,8 @@ public class SampleSmokeTests
         Assert.Contains("dotnet run --project samples/Quickstart -c Release --", output);
         if (!TorchSharp.torch.cuda.is_available()) Assert.Contains("Falling back to the CPU", output);
         Assert.True(new FileInfo(Path.Combine(dir, "loss-curve.png")).Length > 1000);
-        Assert.True(File.Exists(Path.Combine(dir, "adapters.dat")));
+        Assert.True(File.Exists(Path.Combine(dir, "adapter", "adapter_model.safetensors")));
+        Assert.True(File.Exists(Path.Combine(dir, "adapter", "adapter_config.json")));
         Directory.Delete(dir, recursive: true);
     }
 
