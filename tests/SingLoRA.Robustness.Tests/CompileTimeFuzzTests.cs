@@ -71,7 +71,7 @@ public class CompileTimeFuzzTests(ITestOutputHelper output)
         int multiFile = 0;
         for (int i = 0; i < iterations && failures.Count < 5; i++)
         {
-            var rng = new Random(HashCode.Combine(seed, i));
+            var rng = new Random(unchecked(seed * 1_000_003 + i)); // deterministic across processes (HashCode is not)
             var sources = new List<string> { Mutator.Mutate(Corpus[rng.Next(Corpus.Count)].Source, rng) };
             if (rng.Next(4) == 0)
             {
