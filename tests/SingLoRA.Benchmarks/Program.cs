@@ -13,7 +13,13 @@ using SingLoRA.Benchmarks;
 //   --bytes                                          trainable parameter + AdamW state bytes, exactly
 //   --memory-growth [steps]                          memory before/after 10,000 training steps (not a timing)
 //   --peak-memory [steps]                            quickstart transformer peak RSS / GC heap, one process per method
+//   --layout-probe [cases]                           why SingLoRA trails LoRA by a few per cent: layouts of A compared
+//   --generator-breakdown                            generator time on a fresh vs an already bound compilation
 //   --quick                                          every variant, 2 steps, checked (what the test suite runs)
+// SINGLORA_BENCH_THREADS=1 pins libtorch to one thread: on a loaded machine OpenMP barriers waiting for a descheduled
+// thread make 2-thread timings erratic; one thread gives stable ratios (the default is libtorch's: one per core).
+if (int.TryParse(Environment.GetEnvironmentVariable("SINGLORA_BENCH_THREADS"), out int threads) && threads > 0)
+    TorchSharp.torch.set_num_threads(threads);
 var docs = Reports.DocsFolder();
 switch (args.FirstOrDefault())
 {
@@ -22,6 +28,12 @@ switch (args.FirstOrDefault())
     case "--memory-growth": Reports.MemoryGrowth(docs, args.Length > 1 ? int.Parse(args[1]) : 10_000); return 0;
     case "--peak-memory": Reports.PeakMemory(docs, args.Length > 1 ? int.Parse(args[1]) : 200); return 0;
     case "--peak-memory-child": Reports.PeakMemoryChild(args[1], int.Parse(args[2])); return 0;
+    case "--layout-probe": foreach (var c in args.Length > 1 ? args.Skip(1) : new[] { "512 r8 n64", "512 r8 n512", "1024 r4 n256" }) LayoutProbe.Run(c); return 0;
+    case "--generator-breakdown":
+        Console.WriteLine("| classes | first run, fresh compilation ms | first run, bound compilation ms | binding the project (GetDiagnostics) ms | re-run, no change ms | re-run, unrelated edit ms | values re-run by the edit |");
+        Console.WriteLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        foreach (var n in new[] { 100, 1000 }) GeneratorBreakdown.Run(n, 5);
+        return 0;
     case "--quick": return QuickRun.Run(Console.Out) ? 0 : 1;
     case "--all":
         RunSuite(new[] { "--filter", "*" }, docs);
