@@ -11,7 +11,7 @@ using SingLoRA.Benchmarks;
 //   --all                                            the suite, then every mode below: the full run
 //   --ratios [training|inference|wiring|transformer] interleaved ratios (robust to a busy machine)
 //   --bytes                                          trainable parameter + AdamW state bytes, exactly
-//   --memory-growth [steps]                          memory before/after 10,000 training steps (not a timing)
+//   --memory-growth [steps] [all|layer|transformer] [warm-up steps]   memory over 10,000 training steps (not a timing)
 //   --peak-memory [steps]                            quickstart transformer peak RSS / GC heap, one process per method
 //   --layout-probe [cases]                           why SingLoRA trails LoRA by a few per cent: layouts of A compared
 //   --generator-breakdown                            generator time on a fresh vs an already bound compilation
@@ -25,7 +25,9 @@ switch (args.FirstOrDefault())
 {
     case "--ratios": Reports.Ratios(docs, args.Skip(1).ToArray()); return 0;
     case "--bytes": Reports.Bytes(docs); return 0;
-    case "--memory-growth": Reports.MemoryGrowth(docs, args.Length > 1 ? int.Parse(args[1]) : 10_000); return 0;
+    case "--memory-growth":
+        Reports.MemoryGrowth(docs, args.Length > 1 ? int.Parse(args[1]) : 10_000, args.Length > 2 ? args[2] : "all", args.Length > 3 ? int.Parse(args[3]) : 500);
+        return 0;
     case "--peak-memory": Reports.PeakMemory(docs, args.Length > 1 ? int.Parse(args[1]) : 200); return 0;
     case "--peak-memory-child": Reports.PeakMemoryChild(args[1], int.Parse(args[2])); return 0;
     case "--layout-probe": foreach (var c in args.Length > 1 ? args.Skip(1) : new[] { "512 r8 n64", "512 r8 n512", "1024 r4 n256" }) LayoutProbe.Run(c); return 0;

@@ -216,16 +216,16 @@ public static class Reports
     /// Memory over <paramref name="steps"/> training steps after a 500-step warm-up, for one 512×512 SingLoRA layer and the
     /// quickstart-size SingLoRA transformer: live tensors, managed heap (after a full GC) and RSS, sampled every tenth of the run.
     /// </summary>
-    public static void MemoryGrowth(string docs, int steps)
+    public static void MemoryGrowth(string docs, int steps, string which = "all", int warmup = 500)
     {
         var sb = new StringBuilder();
         sb.AppendLine($"# Memory over {steps:N0} training steps");
         sb.AppendLine();
-        sb.AppendLine($"Not a timing. After 500 warm-up steps, sampled every {steps / 10:N0} steps. Machine: {Machine()}. Command: `dotnet run -c Release --project tests/SingLoRA.Benchmarks -- --memory-growth {steps}`.");
+        sb.AppendLine($"Not a timing. After {warmup:N0} warm-up steps, sampled every {steps / 10:N0} steps. MALLOC_MMAP_THRESHOLD_={Environment.GetEnvironmentVariable("MALLOC_MMAP_THRESHOLD_") ?? "(glibc default)"}. Machine: {Machine()}. Command: `dotnet run -c Release --project tests/SingLoRA.Benchmarks -- --memory-growth {steps}`.");
         sb.AppendLine();
         void Track(string name, Action step)
         {
-            for (int i = 0; i < 500; i++) step();
+            for (int i = 0; i < warmup; i++) step();
             sb.AppendLine($"## {name}");
             sb.AppendLine();
             sb.AppendLine("| step | live tensors | managed heap KiB (after full GC) | RSS MiB |");
@@ -250,11 +250,13 @@ public static class Reports
             sb.AppendLine();
             Console.WriteLine($"{name}: done");
         }
-        using (var layer = LayerStep.Create(Variant.SingLoRA, new LayerShape(512, 512), 8, 64))
-            Track("SingLoRALinear 512×512, rank 8, 64 rows", layer.Step);
-        using (var transformer = new TransformerStep(FineTune.SingLoRA))
-            Track("Quickstart-size transformer, generated SingLoRA on q, k and v", transformer.Step);
-        Write(docs, "memory-growth.md", sb);
+        if (which is "all" or "layer")
+            using (var layer = LayerStep.Create(Variant.SingLoRA, new LayerShape(512, 512), 8, 64))
+                Track("SingLoRALinear 512×512, rank 8, 64 rows", layer.Step);
+        if (which is "all" or "transformer")
+            using (var transformer = new TransformerStep(FineTune.SingLoRA))
+                Track("Quickstart-size transformer, generated SingLoRA on q, k and v", transformer.Step);
+        Write(docs, which == "all" ? "memory-growth.md" : $"memory-growth-{which}.md", sb);
     }
 
     // ---------------------------------------------------------------- peak memory
