@@ -239,6 +239,16 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
         $"Merging this {GetName()} layer would write non-finite values (NaN or infinity) into the base weight of dtype {Base.weight.dtype}; the weights were left untouched. " +
         "Check the adapter for NaNs (a diverged run) or use a wider base dtype.";
 
+    /// <summary>
+    /// Does nothing: the adapter registers its tensors itself (<c>weight</c>, <c>bias</c> and its own) in its constructor.
+    /// Without this override, an owner's <c>RegisterComponents()</c> reaches the adapter and TorchSharp's reflection
+    /// registers the <see cref="Base"/> property's backing field as a submodule, duplicating the base weights under
+    /// <c>&lt;Base&gt;k__BackingField.weight</c> keys.
+    /// </summary>
+    protected override void RegisterComponents()
+    {
+    }
+
     private void RegisterBase()
     {
         ConditionallyRegisterParameter("weight", Base.weight);

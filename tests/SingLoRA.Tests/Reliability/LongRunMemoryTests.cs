@@ -7,7 +7,15 @@ using static TorchSharp.torch;
 
 namespace SingLoRA.Tests.Reliability;
 
+/// <summary>Tests that measure process-wide memory run alone, after the parallel tests, so others' allocations do not count.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class MeasuresProcessMemory
+{
+    public const string Name = "Measures process memory";
+}
+
 /// <summary>10,000 training steps of a small adapted model: neither native nor managed memory may grow.</summary>
+[Collection(MeasuresProcessMemory.Name)]
 public class LongRunMemoryTests(ITestOutputHelper output)
 {
     private sealed class Tiny : nn.Module<Tensor, Tensor>

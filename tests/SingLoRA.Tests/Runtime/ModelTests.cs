@@ -41,6 +41,23 @@ public class ModelTests
     }
 
     [Fact]
+    public void A_module_that_registers_hand_made_adapters_gets_exactly_the_adapter_keys()
+    {
+        using var scope = NewDisposeScope();
+        var block = new Block(8);
+        var keys = block.state_dict().Keys.Order(StringComparer.Ordinal).ToArray();
+        Assert.Equal(new[]
+        {
+            "k.bias", "k.singlora_A", "k.singlora_step", "k.weight",
+            "o.bias", "o.lora_A", "o.lora_B", "o.weight",
+            "q.bias", "q.singlora_A", "q.singlora_step", "q.weight",
+        }, keys);
+        var fresh = new Block(8);
+        fresh.load_state_dict(block.state_dict()); // strict
+        Assert.True(Reference.Identical(fresh.Q.A, block.Q.A));
+    }
+
+    [Fact]
     public void Ramp_operations_reach_every_adapter()
     {
         using var scope = NewDisposeScope();
