@@ -86,8 +86,7 @@ public sealed class WiringStep : IDisposable
         else
         {
             var hand = new HandAttention(d);
-            // strict: false only because hand wiring currently adds duplicate <Base>k__BackingField keys (same tensors).
-            hand.load_state_dict(generated.state_dict(), strict: false);
+            hand.load_state_dict(generated.state_dict());
             generated.Dispose();
             Model = hand;
         }
