@@ -10,7 +10,10 @@ namespace SingLoRA;
 /// </summary>
 public interface ISingLoRAModule
 {
-    /// <summary>The options from the module's <c>[SingLoRA]</c> attribute.</summary>
+    /// <summary>
+    /// The options of the module's adapters: the <c>[SingLoRA]</c> attribute's, as changed by a
+    /// <see cref="SingLoRAOverrides"/> scope active when the adapters were created (the attribute's before that).
+    /// </summary>
     SingLoRAOptions SingLoRAOptions { get; }
 
     /// <summary>This module's own adapters (not those of nested modules), keyed by target field name, in attribute order.</summary>

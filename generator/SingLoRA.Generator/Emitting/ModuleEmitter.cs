@@ -71,9 +71,13 @@ public static class ModuleEmitter
         w.Line(GeneratedCode);
         w.Line($"private static readonly global::SingLoRA.SingLoRAOptions __SingLoRAOptions = new({string.Join(", ", args)});");
         w.Line();
+        w.Line("/// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope.</summary>");
+        w.Line(GeneratedCode);
+        w.Line("private global::SingLoRA.SingLoRAOptions? __singlora_options;");
+        w.Line();
         w.Line("/// <inheritdoc />");
         w.Line(GeneratedCode);
-        w.Line("public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __SingLoRAOptions;");
+        w.Line("public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __singlora_options ?? __SingLoRAOptions;");
     }
 
     private static void EmitTarget(SourceWriter w, ModuleModel m, TargetModel t)
@@ -102,9 +106,10 @@ public static class ModuleEmitter
         if (m.Targets.Count > 0)
         {
             w.Line($"if (__singlora_{m.Targets[0].FieldName} is not null) return;");
+            w.Line("var options = __singlora_options = global::SingLoRA.SingLoRAOverrides.Apply(__SingLoRAOptions);");
             foreach (var t in m.Targets)
             {
-                w.Line($"__singlora_{t.FieldName} = {Injection}.Inject(this._internal_submodules, {Quote(m.DisplayName)}, {Quote(t.FieldName)}, this.{t.FieldIdentifier}, __SingLoRAOptions);");
+                w.Line($"__singlora_{t.FieldName} = {Injection}.Inject(this._internal_submodules, {Quote(m.DisplayName)}, {Quote(t.FieldName)}, this.{t.FieldIdentifier}, options);");
                 if (t.Kind == TargetKind.SwappedField)
                 {
                     w.Line(t.IsReadOnly

@@ -10,9 +10,13 @@ namespace Models.Audio
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         private static readonly global::SingLoRA.SingLoRAOptions __SingLoRAOptions = new(Rank: 4, Alpha: 8d, RampSteps: 0, Dropout: 0.1d, Scaling: (global::SingLoRA.ScalingRule)1, Init: (global::SingLoRA.AdapterInit)2);
 
+        /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
+        private global::SingLoRA.SingLoRAOptions? __singlora_options;
+
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __SingLoRAOptions;
+        public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __singlora_options ?? __SingLoRAOptions;
 
         /// <summary>The adapter of <c>q_proj</c>, created by <c>RegisterComponents()</c>.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
@@ -50,11 +54,12 @@ namespace Models.Audio
         {
             base.RegisterComponents();
             if (__singlora_q_proj is not null) return;
-            __singlora_q_proj = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "SelfAttention", "q_proj", this.q_proj, __SingLoRAOptions);
+            var options = __singlora_options = global::SingLoRA.SingLoRAOverrides.Apply(__SingLoRAOptions);
+            __singlora_q_proj = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "SelfAttention", "q_proj", this.q_proj, options);
             global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.q_proj) = __singlora_q_proj;
-            __singlora_k_proj = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "SelfAttention", "k_proj", this.k_proj, __SingLoRAOptions);
+            __singlora_k_proj = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "SelfAttention", "k_proj", this.k_proj, options);
             global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.k_proj) = __singlora_k_proj;
-            __singlora_wq = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "SelfAttention", "wq", this.wq, __SingLoRAOptions);
+            __singlora_wq = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "SelfAttention", "wq", this.wq, options);
             this.wq = __singlora_wq;
         }
 

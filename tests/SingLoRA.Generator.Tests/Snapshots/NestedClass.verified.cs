@@ -43,9 +43,13 @@ namespace Models
             [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
             private static readonly global::SingLoRA.SingLoRAOptions __SingLoRAOptions = new(Rank: 2);
 
+            /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope.</summary>
+            [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
+            private global::SingLoRA.SingLoRAOptions? __singlora_options;
+
             /// <inheritdoc />
             [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-            public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __SingLoRAOptions;
+            public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __singlora_options ?? __SingLoRAOptions;
 
             /// <summary>The adapter of <c>wq</c>, created by <c>RegisterComponents()</c>.</summary>
             [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
@@ -74,8 +78,9 @@ namespace Models
             {
                 base.RegisterComponents();
                 if (__singlora_wq is not null) return;
-                __singlora_wq = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "Encoder.Attention", "wq", this.wq, __SingLoRAOptions);
-                __singlora_wk = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "Encoder.Attention", "wk", this.wk, __SingLoRAOptions);
+                var options = __singlora_options = global::SingLoRA.SingLoRAOverrides.Apply(__SingLoRAOptions);
+                __singlora_wq = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "Encoder.Attention", "wq", this.wq, options);
+                __singlora_wk = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "Encoder.Attention", "wk", this.wk, options);
             }
 
             /// <inheritdoc />

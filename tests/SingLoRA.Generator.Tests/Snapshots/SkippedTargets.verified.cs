@@ -36,9 +36,13 @@ namespace Models
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         private static readonly global::SingLoRA.SingLoRAOptions __SingLoRAOptions = new(Rank: 2);
 
+        /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope.</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
+        private global::SingLoRA.SingLoRAOptions? __singlora_options;
+
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __SingLoRAOptions;
+        public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __singlora_options ?? __SingLoRAOptions;
 
         /// <summary>The adapter of <c>q</c>, created by <c>RegisterComponents()</c>.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
@@ -58,7 +62,8 @@ namespace Models
         {
             base.RegisterComponents();
             if (__singlora_q is not null) return;
-            __singlora_q = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "Odd", "q", this.q, __SingLoRAOptions);
+            var options = __singlora_options = global::SingLoRA.SingLoRAOverrides.Apply(__SingLoRAOptions);
+            __singlora_q = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "Odd", "q", this.q, options);
         }
 
         /// <inheritdoc />
