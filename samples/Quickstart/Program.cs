@@ -37,6 +37,7 @@ public static class QuickstartApp
         string outDir, deviceName;
         double tolerance;
         int threads;
+        Func<SingLoRAOptions, SingLoRAOptions> adapterOptions;
         try
         {
             setup = FineTuneSetup.Read(cl);
@@ -46,10 +47,19 @@ public static class QuickstartApp
             deviceName = cl.String("device", "cpu", "cpu or cuda (falls back to the CPU with a message when CUDA is unavailable)");
             tolerance = cl.Double("merge-tolerance", 1e-4, "largest allowed |merged - unmerged| logit difference");
             threads = cl.Int("threads", 0, "torch CPU threads (0: TorchSharp's default, one per core)");
+            // The [SingLoRA] attribute of AdaptedAttention declares the defaults; these options change them at run time.
+            int rank = cl.Int("rank", 8, "SingLoRA rank r on q, k, v");
+            double alpha = cl.Double("alpha", 16, "SingLoRA alpha (scale alpha / r)");
+            int ramp = cl.Int("ramp-steps", 30, "ramp length T in optimizer steps (0: no ramp)");
+            double dropout = cl.Double("dropout", 0, "dropout on the adapter path");
+            var init = Enum.Parse<AdapterInit>(cl.String("init", nameof(AdapterInit.KaimingWidth), "A's init: KaimingWidth, KaimingRank or Gaussian"), ignoreCase: true);
+            var scaling = Enum.Parse<ScalingRule>(cl.String("scaling", nameof(ScalingRule.AlphaOverRank), "AlphaOverRank or AlphaOverSqrtRank"), ignoreCase: true);
+            adapterOptions = o => o with { Rank = rank, Alpha = alpha, RampSteps = ramp, Dropout = dropout, Init = init, Scaling = scaling };
+            adapterOptions(new SingLoRAOptions(rank)).Validate(); // a bad value is reported here, with the others
             if (cl.HelpRequested)
             {
                 console.WriteLine(cl.Help("SingLoRA.Gen quickstart: pre-train a tiny transformer, fine-tune it with [SingLoRA] (q, k, v).\n" +
-                    "The adapter's own settings (rank 8, alpha 16, ramp 30 steps, KaimingWidth init) are in the [SingLoRA] attribute of AdaptedAttention.cs."));
+                    "The [SingLoRA] attribute of AdaptedAttention.cs declares the adapter's defaults; --rank, --alpha, --ramp-steps, --dropout, --init and --scaling change them (SingLoRAOverrides)."));
                 return 0;
             }
             cl.ThrowOnUnknown();
@@ -80,7 +90,9 @@ public static class QuickstartApp
         pretrained.Dispose();
 
         // 2. The same architecture with [SingLoRA] attention; the plain checkpoint loads into it (only adapter keys are missing).
-        var model = new TinyTransformer(setup.Model, c => new AdaptedAttention(c));
+        TinyTransformer model;
+        using (SingLoRAOverrides.Scope(adapterOptions))
+            model = new TinyTransformer(setup.Model, c => new AdaptedAttention(c));
         Trainer.LoadPretrained(model, checkpoint);
         model.to(device);
         model.FreezeAllButAdapters();
@@ -89,9 +101,9 @@ public static class QuickstartApp
         long singlora = model.AdapterParameters().Sum(p => p.numel());
         var table = new Table().AddColumns("", "values");
         table.AddRow("model parameters (pre-trained, all trained)", $"{plain.Total:N0}");
-        table.AddRow("SingLoRA adapters (rank 8 on q, k, v of each block)", $"{summary.Trainable:N0} trainable of {summary.Total:N0} ({summary.Percent:0.00}%)");
+        table.AddRow($"SingLoRA adapters (rank {model.GetAdapters()[0].Adapter.Rank} on q, k, v of each block)", $"{summary.Trainable:N0} trainable of {summary.Total:N0} ({summary.Percent:0.00}%)");
         table.AddRow("LoRA at the same rank would train", $"{loraSameRank:N0} ({(double)loraSameRank / singlora:0.0}x)");
-        table.AddRow("LoRA with as many parameters", "rank 4 (r/2 on these square layers)");
+        table.AddRow("LoRA with as many parameters", $"rank {model.GetAdapters()[0].Adapter.Rank / 2.0:0.#} (r/2 on these square layers)");
         console.Write(table);
         console.MarkupLineInterpolated($"[grey]{summary}[/]");
 
@@ -128,7 +140,7 @@ public static class QuickstartApp
         }
 
         // 5. Save the adapters (A and the step counter of each target, with the options), reload them into a fresh copy of the pre-trained model, compare.
-        var (adapterPath, adapterBytes, reloadDiff) = SaveAndReload(model, setup, checkpoint, outDir, evalX, device);
+        var (adapterPath, adapterBytes, reloadDiff) = SaveAndReload(model, setup, adapterOptions, checkpoint, outDir, evalX, device);
         console.MarkupLineInterpolated($"Adapters saved to [bold]{adapterPath}[/] ({adapterBytes:N0} bytes); reloaded into a fresh model: max logit difference {reloadDiff:0.0e+0}");
 
         // 6. The loss curve.
@@ -148,12 +160,13 @@ public static class QuickstartApp
         return 0;
     }
 
-    private static (string Path, long Bytes, double Diff) SaveAndReload(TinyTransformer model, FineTuneSetup setup, Dictionary<string, Tensor> checkpoint, string outDir, Tensor evalX, Device device)
+    private static (string Path, long Bytes, double Diff) SaveAndReload(TinyTransformer model, FineTuneSetup setup, Func<SingLoRAOptions, SingLoRAOptions> adapterOptions, Dictionary<string, Tensor> checkpoint, string outDir, Tensor evalX, Device device)
     {
         // The adapter file API: A and the step counter of every adapted layer (adapter_model.safetensors) plus the options,
         // ramp state and merge state (adapter_config.json). The pre-trained base weights are not in it.
         var path = Path.Combine(outDir, "adapter");
         model.SaveAdapters(path);
+        using var overrides = SingLoRAOverrides.Scope(adapterOptions);
         using var fresh = new TinyTransformer(setup.Model, c => new AdaptedAttention(c));
         Trainer.LoadPretrained(fresh, checkpoint);
         fresh.to(device);

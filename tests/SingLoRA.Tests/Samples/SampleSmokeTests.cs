@@ -56,11 +56,29 @@ public class SampleSmokeTests
     }
 
     [Fact]
+    public void Quickstart_adapter_options_change_the_attributes_defaults()
+    {
+        var dir = TempDir();
+        var (console, text) = CaptureConsole();
+        int code = Quickstart.QuickstartApp.Run(TinyFineTune.Concat(new[] { "--out", dir, "--rank", "4", "--ramp-steps", "0", "--init", "kaimingrank" }).ToArray(), console);
+        var output = text.ToString();
+        Assert.True(code == 0, output);
+        Assert.Contains("rank 4 on q, k, v", output);
+        var config = File.ReadAllText(Path.Combine(dir, "adapter", "adapter_config.json"));
+        Assert.Contains("\"init\": \"kaiming_rank\"", config);
+        Assert.Contains("\"r\": 4", config);
+        Directory.Delete(dir, recursive: true);
+        var (console2, text2) = CaptureConsole();
+        Assert.Equal(2, Quickstart.QuickstartApp.Run(new[] { "--rank", "0" }, console2));
+        Assert.Contains("Rank", text2.ToString());
+    }
+
+    [Fact]
     public void Quickstart_help_lists_every_option_and_unknown_options_are_refused()
     {
         var (console, text) = CaptureConsole();
         Assert.Equal(0, Quickstart.QuickstartApp.Run(new[] { "--help" }, console));
-        foreach (var option in new[] { "--steps", "--lr", "--pretrain-steps", "--device", "--seed", "--out", "--d-model" })
+        foreach (var option in new[] { "--steps", "--lr", "--pretrain-steps", "--device", "--seed", "--out", "--d-model", "--rank", "--alpha", "--ramp-steps", "--dropout", "--init", "--scaling" })
             Assert.Contains(option, text.ToString());
         var (console2, text2) = CaptureConsole();
         Assert.Equal(2, Quickstart.QuickstartApp.Run(new[] { "--stpes", "3" }, console2));
