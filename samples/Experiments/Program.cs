@@ -377,7 +377,8 @@ public static class ExperimentsApp
                         long rampSteps = (long)Math.Round(fractions[i] * setup.Steps);
                         if (fractions[i] > 0) rampSteps = Math.Max(rampSteps, 1);
                         var options = new SingLoRAOptions(rank, alpha, rampSteps, Init: inits[k]);
-                        // The ramp length varies at run time here, so the adapters are built with the runtime API (the attribute takes constants).
+                        // The ramp length varies per run: the adapters are wrapped with the runtime API, as when docs/results/ramp.md was
+                        // measured (an annotated class built inside SingLoRAOverrides.Scope(o => o with { RampSteps = ... }) is the other way).
                         var (model, optimizer) = Build(Method.SingLoRA, seedSetup, checkpoint, lr, 0, 0, 0, device, seedSetup.Seed, l => new SingLoRALinear(l, options));
                         var r = FineTune(model, optimizer, seedSetup, seedSetup.Seed, evalX, evalY, device);
                         optimizer.Dispose();
