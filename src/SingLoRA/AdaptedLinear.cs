@@ -32,7 +32,8 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
     /// <param name="baseLayer">The pretrained layer.</param>
     /// <param name="rank">The adapter rank, checked against the layer's sizes.</param>
     /// <param name="dropout">Dropout on the adapter path's input.</param>
-    protected AdaptedLinear(string name, Linear baseLayer, int rank, double dropout) : base(name)
+    /// <param name="precision">The dtype rule for the adapter's trainable tensors.</param>
+    protected AdaptedLinear(string name, Linear baseLayer, int rank, double dropout, AdapterPrecision precision) : base(name)
     {
         ArgumentNullException.ThrowIfNull(baseLayer);
         Base = baseLayer;
@@ -47,6 +48,7 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
             throw new ArgumentOutOfRangeException(nameof(rank), rank,
                 $"Rank {rank} is larger than min(d_in, d_out) = {maxRank} of this [{OutFeatures}, {InFeatures}] layer: the update could not use the extra rank. Use a rank of at most {maxRank}.");
         _dropout = dropout;
+        Precision = precision;
 
         baseLayer.weight.requires_grad = false;
         if (baseLayer.bias is not null) baseLayer.bias.requires_grad = false;
@@ -71,6 +73,15 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
     /// <summary>The dropout probability on the adapter path's input.</summary>
     public double Dropout => _dropout;
 
+    /// <summary>The dtype rule for the adapter's trainable tensors.</summary>
+    public AdapterPrecision Precision { get; }
+
+    /// <summary>
+    /// The dtype the adapter's trainable tensors have for the base weight's current dtype: float32 on a 16-bit base
+    /// under <see cref="AdapterPrecision.AtLeastFloat32"/>, the base weight's dtype otherwise.
+    /// </summary>
+    public ScalarType AdapterDType => AdapterMath.AdapterDType(Base.weight.dtype, Precision);
+
     /// <summary>True while the update is folded into <see cref="weight"/>.</summary>
     public bool IsMerged => _merge is not null;
 
@@ -93,7 +104,9 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
         if (_merge is null)
         {
             var x = _dropout > 0 && training ? nn.functional.dropout(input, _dropout, training: true) : input;
-            output = output.add_(AdapterDelta(x));
+            // Both as 2-D views (the leading dimensions folded into rows), so the adapter's last product can accumulate
+            // into the base output inside the GEMM (addmm_, beta = 1) instead of writing a [rows, d_out] delta and adding it.
+            AddAdapterOutput(output.view(-1, OutFeatures), x.reshape(-1, InFeatures));
         }
         return output.MoveToOuterDisposeScope();
     }
@@ -107,18 +120,31 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
             throw new ArgumentException(
                 $"The input is {input.dtype} on {input.device} but this {GetName()} layer is {w.dtype} on {w.device}. " +
                 $"Convert the input (input.to({w.dtype}, {w.device})) or move the whole model with model.to(...).", nameof(input));
+        var adapterType = AdapterDType;
         foreach (var p in AdapterParameters)
-            if (p.dtype != w.dtype || p.device_type != w.device_type || p.device_index != w.device_index)
+            if (p.dtype != adapterType || p.device_type != w.device_type || p.device_index != w.device_index)
                 throw new InvalidOperationException(
-                    $"The adapter of this {GetName()} layer is {p.dtype} on {p.device} but its base layer is {w.dtype} on {w.device}: " +
+                    $"The adapter of this {GetName()} layer is {p.dtype} on {p.device} but its base layer is {w.dtype} on {w.device} (the adapter should be {adapterType} there, precision {Precision}): " +
                     "the base layer or the adapter was moved alone. Move the whole model (model.to(...)) so that both move together.");
     }
 
     /// <summary>
-    /// The adapter path for an input batch: <c>s · u · (x A_in) A_outᵀ</c> for SingLoRA, <c>s · (x Aᵀ) Bᵀ</c> for LoRA.
-    /// Computed as thin products; the full <c>ΔW</c> is never built.
+    /// Adds the adapter path into the base output, in place: <c>output += s · u · (x A_in) A_outᵀ</c> for SingLoRA,
+    /// <c>output += s · (x Aᵀ) Bᵀ</c> for LoRA. <paramref name="output"/> is <c>[rows, d_out]</c> (a view of the base
+    /// output), <paramref name="x"/> is <c>[rows, d_in]</c> in the base dtype. Computed as thin products; the full
+    /// <c>ΔW</c> is never built, and the last product accumulates into <paramref name="output"/> (<c>addmm_</c>).
     /// </summary>
-    protected abstract Tensor AdapterDelta(Tensor x);
+    protected abstract void AddAdapterOutput(Tensor output, Tensor x);
+
+    /// <summary>An adapter tensor in the dtype of the activations: itself, or a cast of a float32 master copy (autograd flows back through the cast).</summary>
+    protected static Tensor InComputeType(Tensor adapterTensor, ScalarType dtype) =>
+        adapterTensor.dtype == dtype ? adapterTensor : adapterTensor.to_type(dtype);
+
+    /// <summary>
+    /// Called when a device or dtype move replaced one of the adapter's own registered tensors (anything but
+    /// <c>weight</c> and <c>bias</c>), already re-registered under <paramref name="name"/>: point the field at it.
+    /// </summary>
+    protected abstract void OnAdapterTensorMoved(string name, Tensor moved);
 
     /// <summary>
     /// The unscaled update <c>ΔW / scale</c> (shape <c>[d_out, d_in]</c>) in <paramref name="computeType"/>, built from
@@ -255,15 +281,19 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
         ConditionallyRegisterParameter("bias", Base.bias);
     }
 
-    // Linear is sealed and not registered as a child of the adapter (its tensors are registered directly, to keep
-    // the pretrained keys), so every move goes through Linear's own move first and re-registers its new tensors;
-    // the base implementation then moves the adapter's own parameters and buffers.
+    // Moves. Linear is sealed and not registered as a child of the adapter (its tensors are registered directly, to
+    // keep the pretrained keys), so every move first goes through Linear's own move. The base implementation then
+    // checks the target and calls _toEpilog, which this class replaces: TorchSharp's generic epilog would replace
+    // every registered tensor whose device index differs from the requested one (always the case on CUDA, where
+    // torch.CUDA is cuda:-1 and tensors report cuda:0) and assign it through a public property of the same name
+    // (this class's get-only `weight`), which throws. Here the epilog re-registers the tensors Base moved and moves
+    // the adapter's own tensors by the precision rule.
 
     /// <inheritdoc />
     protected override nn.Module _to(Device device, ScalarType dtype, bool non_blocking)
     {
         Base.to(device, dtype, non_blocking);
-        RegisterBase();
+        RegisterBase();   // also when the base implementation finds nothing left to move and skips the epilog
         return base._to(device, dtype, non_blocking);
     }
 
@@ -271,7 +301,7 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
     protected override nn.Module _to(DeviceType deviceType, int deviceIndex, bool non_blocking)
     {
         Base.to(deviceType, deviceIndex, non_blocking);
-        RegisterBase();
+        RegisterBase();   // also when the base implementation finds nothing left to move and skips the epilog
         return base._to(deviceType, deviceIndex, non_blocking);
     }
 
@@ -279,8 +309,40 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
     protected override nn.Module _to(ScalarType dtype, bool non_blocking)
     {
         Base.to(dtype, non_blocking);
-        RegisterBase();
+        RegisterBase();   // also when the base implementation finds nothing left to move and skips the epilog
         return base._to(dtype, non_blocking);
+    }
+
+    /// <summary>
+    /// After a move: re-registers the base layer's moved <c>weight</c> and <c>bias</c>, moves the adapter's own parameters
+    /// (to <see cref="AdapterDType"/>, so a float32 master <c>A</c> stays float32 when a 16-bit model moves) and buffers
+    /// (keeping their dtype: the step counter stays int64), and moves the tensors recorded by a merge with the layer.
+    /// </summary>
+    protected override void _toEpilog(ScalarType? dtype, Device? device, bool non_blocking)
+    {
+        RegisterBase();
+        var adapterType = AdapterDType;
+        foreach (var (name, param) in named_parameters(recurse: false).ToList())
+        {
+            if (name is "weight" or "bias" || !ReplaceParameter(adapterType, device, param, out var moved)) continue;
+            ConditionallyRegisterParameter(name, moved);
+            OnAdapterTensorMoved(name, moved!);
+            param.Dispose();
+        }
+        foreach (var (name, buffer) in named_buffers(recurse: false).ToList())
+        {
+            if (!ReplaceBuffer(null, device, buffer, out var moved)) continue;   // disposes the old buffer
+            ConditionallyRegisterBuffer(name, moved);
+            OnAdapterTensorMoved(name, moved!);
+        }
+        if (device is not null)
+        {
+            if (_merge is { } record)
+                for (int i = 0; i < record.Adapter.Length; i++)
+                    record.Adapter[i] = record.Adapter[i].to(device, disposeAfter: true).DetachFromDisposeScope();
+            _deviceType = device.type;
+            _deviceIndex = device.index;
+        }
     }
 
     /// <inheritdoc />

@@ -27,15 +27,15 @@ public sealed class LoRALinear : AdaptedLinear
 
     /// <summary>Wraps a pretrained layer. <paramref name="options"/> are validated; the layer's weight and bias are frozen.</summary>
     public LoRALinear(Linear baseLayer, LoRAOptions options)
-        : base(nameof(LoRALinear), baseLayer, (options ?? throw new ArgumentNullException(nameof(options))).Validate().Rank, options.Dropout)
+        : base(nameof(LoRALinear), baseLayer, (options ?? throw new ArgumentNullException(nameof(options))).Validate().Rank, options.Dropout, options.Precision)
     {
         Options = options;
         var w = baseLayer.weight;
         using (no_grad())
         {
-            _a = new Parameter(empty(new[] { (long)options.Rank, InFeatures }, dtype: w.dtype, device: w.device), requires_grad: true);
+            _a = new Parameter(empty(new[] { (long)options.Rank, InFeatures }, dtype: AdapterDType, device: w.device), requires_grad: true);
             nn.init.kaiming_uniform_(_a, a: Math.Sqrt(5));
-            _b = new Parameter(zeros(new[] { OutFeatures, (long)options.Rank }, dtype: w.dtype, device: w.device), requires_grad: true);
+            _b = new Parameter(zeros(new[] { OutFeatures, (long)options.Rank }, dtype: AdapterDType, device: w.device), requires_grad: true);
         }
         register_parameter(AKey, _a);
         register_parameter(BKey, _b);
@@ -60,7 +60,19 @@ public sealed class LoRALinear : AdaptedLinear
     public override double CurrentScale => Options.Scale;
 
     /// <inheritdoc />
-    protected override Tensor AdapterDelta(Tensor x) => x.matmul(_a.t()).mul(Options.Scale).matmul(_b.t());
+    protected override void AddAdapterOutput(Tensor output, Tensor x) =>
+        output.addmm_(x.mm(InComputeType(_a, x.dtype).t()).mul_(Options.Scale), InComputeType(_b, x.dtype).t());
+
+    /// <inheritdoc />
+    protected override void OnAdapterTensorMoved(string name, Tensor moved)
+    {
+        switch (name)
+        {
+            case AKey: _a = (Parameter)moved; break;
+            case BKey: _b = (Parameter)moved; break;
+            default: throw new InvalidOperationException($"LoRALinear has no tensor named '{name}'.");
+        }
+    }
 
     /// <inheritdoc />
     protected override Tensor UnscaledUpdate(IReadOnlyList<Tensor> adapterTensors, ScalarType computeType) =>

@@ -5,11 +5,13 @@ namespace SingLoRA;
 /// <param name="Alpha">The scaling numerator, finite and positive.</param>
 /// <param name="Dropout">Dropout on the adapter path's input, in <c>[0, 1)</c>.</param>
 /// <param name="Scaling">The scaling rule.</param>
+/// <param name="Precision">The dtype of <c>A</c> and <c>B</c> relative to the base weight (float32 on a 16-bit base by default).</param>
 public sealed record LoRAOptions(
     int Rank,
     double Alpha = SingLoRAOptions.DefaultAlpha,
     double Dropout = 0,
-    ScalingRule Scaling = ScalingRule.AlphaOverRank)
+    ScalingRule Scaling = ScalingRule.AlphaOverRank,
+    AdapterPrecision Precision = AdapterPrecision.AtLeastFloat32)
 {
     /// <summary>The scale <c>s</c>: <c>alpha / r</c> or <c>alpha / sqrt(r)</c>.</summary>
     public double Scale => AdapterMath.Scale(Alpha, Rank, Scaling);
@@ -17,7 +19,7 @@ public sealed record LoRAOptions(
     /// <summary>Throws an <see cref="System.ArgumentException"/> naming the first invalid value and the valid range.</summary>
     public LoRAOptions Validate()
     {
-        AdapterMath.ValidateCommon(Rank, Alpha, Dropout, Scaling);
+        AdapterMath.ValidateCommon(Rank, Alpha, Dropout, Scaling, Precision);
         return this;
     }
 }

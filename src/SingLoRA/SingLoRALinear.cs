@@ -39,7 +39,7 @@ public sealed class SingLoRALinear : AdaptedLinear
 
     /// <summary>Wraps a pretrained layer. <paramref name="options"/> are validated; the layer's weight and bias are frozen.</summary>
     public SingLoRALinear(Linear baseLayer, SingLoRAOptions options)
-        : base(nameof(SingLoRALinear), baseLayer, (options ?? throw new ArgumentNullException(nameof(options))).Validate().Rank, options.Dropout)
+        : base(nameof(SingLoRALinear), baseLayer, (options ?? throw new ArgumentNullException(nameof(options))).Validate().Rank, options.Dropout, options.Precision)
     {
         Options = options;
         Width = Math.Max(InFeatures, OutFeatures);
@@ -47,7 +47,7 @@ public sealed class SingLoRALinear : AdaptedLinear
         var w = baseLayer.weight;
         using (no_grad())
         {
-            _a = new Parameter(empty(new[] { Width, (long)options.Rank }, dtype: w.dtype, device: w.device), requires_grad: true);
+            _a = new Parameter(empty(new[] { Width, (long)options.Rank }, dtype: AdapterDType, device: w.device), requires_grad: true);
             Initialize(_a, options.Init, Width, options.Rank);
             _step = zeros(Array.Empty<long>(), dtype: ScalarType.Int64, device: w.device);
         }
@@ -118,17 +118,55 @@ public sealed class SingLoRALinear : AdaptedLinear
     public static SingLoRALinear? For(Linear baseLayer) => s_byBase.TryGetValue(baseLayer, out var adapter) ? adapter : null;
 
     /// <inheritdoc />
-    protected override Tensor AdapterDelta(Tensor x)
+    protected override void AddAdapterOutput(Tensor output, Tensor x)
     {
-        // Work with a contiguous Aᵀ ([r, n], a copy of n·r values): both thin products then read row-major [r, ·]
-        // operands, the layout BLAS runs fastest for a small r (LoRA's A [r, d_in] has it). Measured 5-20% off the
-        // training step (docs/performance.md). A itself keeps its [n, r] shape and state-dict key.
-        var at = _a.t().contiguous();
-        var aInT = InFeatures == Width ? at : at.narrow(1, 0, InFeatures);
-        var aOutT = OutFeatures == Width ? at : at.narrow(1, 0, OutFeatures);
-        var h = x.matmul(aInT.t());
-        h = RampSteps == 0 ? h.mul_(_scale) : h.mul_(_step.div(RampSteps).clamp_max_(1.0).mul_(_scale));
-        return h.matmul(aOutT);
+        var a = InComputeType(_a, x.dtype);
+        Tensor h;
+        if (TransposeCopyLayoutOverride ?? x.device_type == DeviceType.CPU)
+        {
+            // CPU: work with a contiguous Aᵀ ([r, n], a copy of n·r values): both thin products then read row-major
+            // [r, ·] operands, the layout CPU BLAS runs fastest for a small r (LoRA's A [r, d_in] has it). Measured 5-20%
+            // off the training step (docs/performance.md). A itself keeps its [n, r] shape and state-dict key.
+            var at = a.t().contiguous();
+            h = x.mm((InFeatures == Width ? at : at.narrow(1, 0, InFeatures)).t());
+            ScaleInPlace(h);
+            output.addmm_(h, OutFeatures == Width ? at : at.narrow(1, 0, OutFeatures));
+        }
+        else
+        {
+            // GPU BLAS takes transposed operands for free: no copy of A (A_in and A_out are row blocks of A).
+            h = x.mm(InFeatures == Width ? a : a.narrow(0, 0, InFeatures));
+            ScaleInPlace(h);
+            output.addmm_(h, (OutFeatures == Width ? a : a.narrow(0, 0, OutFeatures)).t());
+        }
+    }
+
+    /// <summary>Test seam: forces the CPU layout (true) or the GPU layout (false) of the thin products on any device; null picks by device.</summary>
+    internal static bool? TransposeCopyLayoutOverride { get; set; }
+
+    // h ← s · u(t) · h, with u(t) read from the step buffer on the device (no host sync). The factor is float32, or
+    // float64 for a float64 layer, so a float64 forward matches a float64 merge (which uses s · u on the host) to 1e-15.
+    private void ScaleInPlace(Tensor h)
+    {
+        if (RampSteps == 0)
+        {
+            h.mul_(_scale);
+            return;
+        }
+        // _step is int64, so the cast is a new tensor and the in-place ops below never touch the buffer.
+        var t = h.dtype == ScalarType.Float64 ? _step.to_type(ScalarType.Float64) : _step.to_type(ScalarType.Float32);
+        h.mul_(t.mul_(_scale / RampSteps).clamp_max_(_scale));
+    }
+
+    /// <inheritdoc />
+    protected override void OnAdapterTensorMoved(string name, Tensor moved)
+    {
+        switch (name)
+        {
+            case AdapterKey: _a = (Parameter)moved; break;
+            case StepKey: _step = moved; break;
+            default: throw new InvalidOperationException($"SingLoRALinear has no tensor named '{name}'.");
+        }
     }
 
     /// <inheritdoc />

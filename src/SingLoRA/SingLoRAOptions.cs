@@ -9,13 +9,15 @@ namespace SingLoRA;
 /// <param name="Dropout">Dropout on the adapter path's input, in <c>[0, 1)</c>.</param>
 /// <param name="Scaling">The scaling rule.</param>
 /// <param name="Init">The initialisation of <c>A</c>.</param>
+/// <param name="Precision">The dtype of <c>A</c> relative to the base weight (float32 on a 16-bit base by default).</param>
 public sealed record SingLoRAOptions(
     int Rank,
     double Alpha = SingLoRAOptions.DefaultAlpha,
     long RampSteps = SingLoRAOptions.DefaultRampSteps,
     double Dropout = 0,
     ScalingRule Scaling = ScalingRule.AlphaOverRank,
-    AdapterInit Init = AdapterInit.KaimingWidth)
+    AdapterInit Init = AdapterInit.KaimingWidth,
+    AdapterPrecision Precision = AdapterPrecision.AtLeastFloat32)
 {
     /// <summary>The default <see cref="Alpha"/>.</summary>
     public const double DefaultAlpha = 16;
@@ -29,7 +31,7 @@ public sealed record SingLoRAOptions(
     /// <summary>Throws an <see cref="ArgumentException"/> naming the first invalid value and the valid range.</summary>
     public SingLoRAOptions Validate()
     {
-        AdapterMath.ValidateCommon(Rank, Alpha, Dropout, Scaling);
+        AdapterMath.ValidateCommon(Rank, Alpha, Dropout, Scaling, Precision);
         if (RampSteps < 0)
             throw new ArgumentOutOfRangeException(nameof(RampSteps), RampSteps, $"RampSteps must be 0 (no ramp) or a positive number of optimizer steps, but was {RampSteps}.");
         if (!Enum.IsDefined(Init))

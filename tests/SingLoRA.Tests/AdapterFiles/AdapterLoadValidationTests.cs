@@ -219,8 +219,9 @@ public class AdapterLoadValidationTests
         Helpers.Randomise(source, 10);
         source.MergeAdapters();
         source.SaveAdapters(dir.Path);
-        // The second target's A would overflow bf16 when merged: the first target merges fine, then the second fails.
-        Helpers.Tamper(dir.Path, tensors: t => t["blocks.0.k.singlora_A"] = full(new long[] { 16, 2 }, 1e30, dtype: ScalarType.BFloat16));
+        // The second target's A (float32 on this bf16 base) would overflow when merged: the first target merges fine,
+        // then the second fails.
+        Helpers.Tamper(dir.Path, tensors: t => t["blocks.0.k.singlora_A"] = full(new long[] { 16, 2 }, 1e30, dtype: ScalarType.Float32));
         var e = LoadFails(new Net(1, dtype: ScalarType.BFloat16), dir.Path);
         Assert.Contains("Restoring the saved merge state failed", e.Message);
     }

@@ -18,12 +18,12 @@ public class MergeTests
         }
     }
 
-    private static AdaptedLinear Make(string kind, int dIn, int dOut, ScalarType dtype = ScalarType.Float32)
+    private static AdaptedLinear Make(string kind, int dIn, int dOut, ScalarType dtype = ScalarType.Float32, AdapterPrecision precision = AdapterPrecision.AtLeastFloat32)
     {
         var linear = nn.Linear(dIn, dOut, dtype: dtype);
         if (kind == "singlora")
         {
-            var s = new SingLoRALinear(linear, new SingLoRAOptions(8, Alpha: 8, RampSteps: 10, Init: AdapterInit.KaimingRank));
+            var s = new SingLoRALinear(linear, new SingLoRAOptions(8, Alpha: 8, RampSteps: 10, Init: AdapterInit.KaimingRank, Precision: precision));
             s.SetRampStep(4);
             return s;
         }
@@ -81,13 +81,15 @@ public class MergeTests
         Assert.True(Reference.RelativeError(layer.weight, w0) < 1e-6);
     }
 
-    [Fact]
-    public void Bf16_base_merges_in_float32_and_unmerges_to_within_bf16_rounding()
+    [Theory]
+    [InlineData(AdapterPrecision.SameAsBase, ScalarType.BFloat16)]
+    [InlineData(AdapterPrecision.AtLeastFloat32, ScalarType.Float32)]
+    public void Bf16_base_merges_in_float32_and_unmerges_to_within_bf16_rounding(AdapterPrecision precision, ScalarType adapterType)
     {
         using var scope = NewDisposeScope();
         manual_seed(11);
-        var layer = (SingLoRALinear)Make("singlora", 64, 64, ScalarType.BFloat16);
-        Assert.Equal(ScalarType.BFloat16, layer.A.dtype);
+        var layer = (SingLoRALinear)Make("singlora", 64, 64, ScalarType.BFloat16, precision);
+        Assert.Equal(adapterType, layer.A.dtype);
         layer.eval();
         var x = randn(8, 64, dtype: ScalarType.BFloat16);
         var w0 = layer.weight.detach().clone();
