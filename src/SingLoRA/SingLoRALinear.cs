@@ -153,9 +153,10 @@ public sealed class SingLoRALinear : AdaptedLinear
             h.mul_(_scale);
             return;
         }
-        // _step is int64, so the cast is a new tensor and the in-place ops below never touch the buffer.
-        var t = h.dtype == ScalarType.Float64 ? _step.to_type(ScalarType.Float64) : _step.to_type(ScalarType.Float32);
-        h.mul_(t.mul_(_scale / RampSteps).clamp_max_(_scale));
+        // s·u(t) = min(t · s/T, s). _step is int64: `mul` by a double makes a new float32 tensor (one kernel), and the
+        // float64 cast is a new tensor too, so the in-place clamp never touches the buffer.
+        var factor = h.dtype == ScalarType.Float64 ? _step.to_type(ScalarType.Float64).mul_(_scale / RampSteps) : _step.mul(_scale / RampSteps);
+        h.mul_(factor.clamp_max_(_scale));
     }
 
     /// <inheritdoc />
