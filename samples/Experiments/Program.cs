@@ -12,7 +12,11 @@ namespace Experiments;
 
 public static class Program
 {
-    public static int Main(string[] args) => ExperimentsApp.Run(args);
+    public static int Main(string[] args)
+    {
+        LibTorchRuntime.Configure(Console.Error);
+        return ExperimentsApp.Run(args);
+    }
 }
 
 /// <summary>

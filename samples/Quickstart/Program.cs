@@ -15,7 +15,11 @@ namespace Quickstart;
 /// <summary>The quickstart's entry point (<see cref="QuickstartApp.Run"/> is also called in-process by the smoke tests).</summary>
 public static class Program
 {
-    public static int Main(string[] args) => QuickstartApp.Run(args);
+    public static int Main(string[] args)
+    {
+        LibTorchRuntime.Configure(Console.Error);
+        return QuickstartApp.Run(args);
+    }
 }
 
 /// <summary>

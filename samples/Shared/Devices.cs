@@ -18,7 +18,7 @@ public static class Devices
             case "gpu":
                 if (cuda.is_available()) return CUDA;
                 warn("CUDA was requested but is not available: this build references the CPU libtorch, or no NVIDIA GPU/driver was found. " +
-                     "Build with -p:SingLoRADevice=cuda on a machine with an NVIDIA GPU (see README, \"GPU\"). Falling back to the CPU.");
+                     "On a machine with an NVIDIA GPU, build with -p:SingLoRADevice=cuda, or run on an installed PyTorch's CUDA libtorch (README, \"GPU\"). Falling back to the CPU.");
                 return CPU;
             default:
                 throw new ArgumentException($"--device must be 'cpu' or 'cuda' (got '{requested}').");
