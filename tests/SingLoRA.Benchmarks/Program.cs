@@ -16,6 +16,8 @@ using SingLoRA.Benchmarks;
 //   --layout-probe [cases]                           why SingLoRA trails LoRA by a few per cent: layouts of A compared
 //   --generator-breakdown                            generator time on a fresh vs an already bound compilation
 //   --quick                                          every variant, 2 steps, checked (what the test suite runs)
+//   --device cuda|cpu [--report FILE] [--tokens N] [--shapes 4096x4096,...] [--ranks 8] [--dtypes bfloat16,float32] [--iters 20] [--warmup 5]
+//                                                    one layer at LLM sizes on a device (docs/performance.md, "GPU")
 // SINGLORA_BENCH_THREADS=1 pins libtorch to one thread: on a loaded machine OpenMP barriers waiting for a descheduled
 // thread make 2-thread timings erratic; one thread gives stable ratios (the default is libtorch's: one per core).
 if (int.TryParse(Environment.GetEnvironmentVariable("SINGLORA_BENCH_THREADS"), out int threads) && threads > 0)
@@ -37,6 +39,7 @@ switch (args.FirstOrDefault())
         foreach (var n in new[] { 100, 1000 }) GeneratorBreakdown.Run(n, 5);
         return 0;
     case "--quick": return QuickRun.Run(Console.Out) ? 0 : 1;
+    case "--device": SingLoRA.LibTorchRuntime.Configure(Console.Error); DeviceBench.Run(DeviceBench.Options.Parse(args), Console.Out); return 0;
     case "--all":
         RunSuite(new[] { "--filter", "*" }, docs);
         Reports.Bytes(docs);
