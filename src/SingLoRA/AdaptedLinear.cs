@@ -43,10 +43,7 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"The base layer has shape [{OutFeatures}, {InFeatures}]; both sizes must be at least 1.", nameof(baseLayer));
         if (!torch.is_floating_point(baseLayer.weight))
             throw new ArgumentException($"The base layer's weight has dtype {baseLayer.weight.dtype}; adapters need a floating-point layer.", nameof(baseLayer));
-        long maxRank = Math.Min(InFeatures, OutFeatures);
-        if (rank > maxRank)
-            throw new ArgumentOutOfRangeException(nameof(rank), rank,
-                $"Rank {rank} is larger than min(d_in, d_out) = {maxRank} of this [{OutFeatures}, {InFeatures}] layer: the update could not use the extra rank. Use a rank of at most {maxRank}.");
+        CheckRank(rank);
         _dropout = dropout;
         Precision = precision;
 
@@ -71,7 +68,34 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
     public long OutFeatures { get; }
 
     /// <summary>The dropout probability on the adapter path's input.</summary>
-    public double Dropout => _dropout;
+    public virtual double Dropout => _dropout;
+
+    /// <summary>
+    /// False while the adapter is switched off: the forward is then exactly the base layer's (bit-identical), and the
+    /// adapter keeps its tensors. Set it through <c>model.DisableAdapters()</c>, a scope that restores it. A merged layer
+    /// cannot be switched off (its weight holds the update): unmerge first.
+    /// </summary>
+    public bool AdapterEnabled
+    {
+        get => _enabled;
+        set
+        {
+            if (!value && _merge is not null)
+                throw new InvalidOperationException($"This {GetName()} layer is merged: its weight holds W0 + ΔW, so switching the adapter off would not give the base model. Call UnmergeAdapters() first.");
+            _enabled = value;
+        }
+    }
+
+    private bool _enabled = true;
+
+    /// <summary>Throws unless <paramref name="rank"/> fits this layer (at most <c>min(d_in, d_out)</c>).</summary>
+    protected void CheckRank(int rank)
+    {
+        long maxRank = Math.Min(InFeatures, OutFeatures);
+        if (rank > maxRank)
+            throw new ArgumentOutOfRangeException(nameof(rank), rank,
+                $"Rank {rank} is larger than min(d_in, d_out) = {maxRank} of this [{OutFeatures}, {InFeatures}] layer: the update could not use the extra rank. Use a rank of at most {maxRank}.");
+    }
 
     /// <summary>The dtype rule for the adapter's trainable tensors.</summary>
     public AdapterPrecision Precision { get; }
@@ -101,9 +125,10 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
         CheckCompatible(input);
         using var scope = NewDisposeScope();
         var output = nn.functional.linear(input, Base.weight, Base.bias);
-        if (_merge is null)
+        if (_merge is null && _enabled)
         {
-            var x = _dropout > 0 && training ? nn.functional.dropout(input, _dropout, training: true) : input;
+            double p = Dropout;
+            var x = p > 0 && training ? nn.functional.dropout(input, p, training: true) : input;
             // Both as 2-D views (the leading dimensions folded into rows), so the adapter's last product can accumulate
             // into the base output inside the GEMM (addmm_, beta = 1) instead of writing a [rows, d_out] delta and adding it.
             AddAdapterOutput(output.view(-1, OutFeatures), x.reshape(-1, InFeatures));
@@ -136,15 +161,16 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
     /// </summary>
     protected abstract void AddAdapterOutput(Tensor output, Tensor x);
 
+    /// <summary>
+    /// Called when a dtype move replaced one of the adapter's own parameters (already re-registered under
+    /// <paramref name="name"/>) with a new tensor: point the field that holds it at <paramref name="replacement"/>.
+    /// </summary>
+    protected abstract void OnAdapterTensorReplaced(string name, Tensor replacement);
+
     /// <summary>An adapter tensor in the dtype of the activations: itself, or a cast of a float32 master copy (autograd flows back through the cast).</summary>
     protected static Tensor InComputeType(Tensor adapterTensor, ScalarType dtype) =>
         adapterTensor.dtype == dtype ? adapterTensor : adapterTensor.to_type(dtype);
 
-    /// <summary>
-    /// Called when a device or dtype move replaced one of the adapter's own registered tensors (anything but
-    /// <c>weight</c> and <c>bias</c>), already re-registered under <paramref name="name"/>: point the field at it.
-    /// </summary>
-    protected abstract void OnAdapterTensorMoved(string name, Tensor moved);
 
     /// <summary>
     /// The unscaled update <c>ΔW / scale</c> (shape <c>[d_out, d_in]</c>) in <paramref name="computeType"/>, built from
@@ -314,26 +340,36 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// After a move: re-registers the base layer's moved <c>weight</c> and <c>bias</c>, moves the adapter's own parameters
-    /// (to <see cref="AdapterDType"/>, so a float32 master <c>A</c> stays float32 when a 16-bit model moves) and buffers
-    /// (keeping their dtype: the step counter stays int64), and moves the tensors recorded by a merge with the layer.
+    /// After a move: re-registers the base layer's moved <c>weight</c> and <c>bias</c>, and moves the adapter's own
+    /// parameters (to <see cref="AdapterDType"/>, so a float32 master <c>A</c> stays float32 when a 16-bit model moves) and
+    /// buffers (keeping their dtype: the step counter stays int64). A move that keeps a tensor's dtype (a device move, or
+    /// <c>model.to(bfloat16)</c> with a float32 master <c>A</c>) is done <b>in place</b>, as PyTorch's <c>module.to()</c> does:
+    /// the same <see cref="Parameter"/> object holds the moved data, so an optimizer made before the move still updates it.
+    /// A change of <c>A</c>'s dtype needs a new tensor (TorchSharp has no <c>set_data</c>); an optimizer made before such a move
+    /// holds the old, disposed one. Tensors recorded by a merge move too.
     /// </summary>
     protected override void _toEpilog(ScalarType? dtype, Device? device, bool non_blocking)
     {
         RegisterBase();
         var adapterType = AdapterDType;
-        foreach (var (name, param) in named_parameters(recurse: false).ToList())
+        using (no_grad())
         {
-            if (name is "weight" or "bias" || !ReplaceParameter(adapterType, device, param, out var moved)) continue;
-            ConditionallyRegisterParameter(name, moved);
-            OnAdapterTensorMoved(name, moved!);
-            param.Dispose();
-        }
-        foreach (var (name, buffer) in named_buffers(recurse: false).ToList())
-        {
-            if (!ReplaceBuffer(null, device, buffer, out var moved)) continue;   // disposes the old buffer
-            ConditionallyRegisterBuffer(name, moved);
-            OnAdapterTensorMoved(name, moved!);
+            foreach (var (name, param) in named_parameters(recurse: false).ToList())
+            {
+                if (name is "weight" or "bias") continue;
+                if (param.dtype == adapterType)
+                {
+                    MoveInPlace(param, device, non_blocking);
+                }
+                else if (ReplaceParameter(adapterType, device, param, out var moved))
+                {
+                    ConditionallyRegisterParameter(name, moved);
+                    OnAdapterTensorReplaced(name, moved!);
+                    param.Dispose();
+                }
+            }
+            foreach (var (_, buffer) in named_buffers(recurse: false).ToList())
+                MoveInPlace(buffer, device, non_blocking);   // buffers keep their dtype: the step counter stays int64
         }
         if (device is not null)
         {
@@ -343,6 +379,16 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
             _deviceType = device.type;
             _deviceIndex = device.index;
         }
+    }
+
+    private static void MoveInPlace(Tensor tensor, Device? device, bool nonBlocking)
+    {
+        if (device is null) return;
+        using (var moved = tensor.to(device, non_blocking: nonBlocking)) tensor.set_(moved);   // `to` aliases when nothing changes
+        if (tensor.grad is { } grad)
+            using (grad)
+            using (var movedGrad = grad.to(device, non_blocking: nonBlocking))
+                tensor.grad = movedGrad;
     }
 
     /// <inheritdoc />

@@ -19,10 +19,7 @@ public sealed class LoRALinear : AdaptedLinear
     /// <summary>The state-dict name of <see cref="B"/>.</summary>
     public const string BKey = "lora_B";
 
-    [TorchSharp.Utils.ComponentName(Name = AKey)]
     private Parameter _a;
-
-    [TorchSharp.Utils.ComponentName(Name = BKey)]
     private Parameter _b;
 
     /// <summary>Wraps a pretrained layer. <paramref name="options"/> are validated; the layer's weight and bias are frozen.</summary>
@@ -64,19 +61,19 @@ public sealed class LoRALinear : AdaptedLinear
         output.addmm_(x.mm(InComputeType(_a, x.dtype).t()).mul_(Options.Scale), InComputeType(_b, x.dtype).t());
 
     /// <inheritdoc />
-    protected override void OnAdapterTensorMoved(string name, Tensor moved)
+    protected override Tensor UnscaledUpdate(IReadOnlyList<Tensor> adapterTensors, ScalarType computeType) =>
+        adapterTensors[1].to_type(computeType).matmul(adapterTensors[0].to_type(computeType));
+
+    /// <inheritdoc />
+    protected override void OnAdapterTensorReplaced(string name, Tensor replacement)
     {
         switch (name)
         {
-            case AKey: _a = (Parameter)moved; break;
-            case BKey: _b = (Parameter)moved; break;
-            default: throw new InvalidOperationException($"LoRALinear has no tensor named '{name}'.");
+            case AKey: _a = (Parameter)replacement; break;
+            case BKey: _b = (Parameter)replacement; break;
+            default: throw new InvalidOperationException($"LoRALinear has no parameter named '{name}'.");
         }
     }
-
-    /// <inheritdoc />
-    protected override Tensor UnscaledUpdate(IReadOnlyList<Tensor> adapterTensors, ScalarType computeType) =>
-        adapterTensors[1].to_type(computeType).matmul(adapterTensors[0].to_type(computeType));
 
     /// <inheritdoc />
     public override string ToString() =>

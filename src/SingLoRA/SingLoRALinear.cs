@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using System.Runtime.CompilerServices;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -17,78 +18,191 @@ namespace SingLoRA;
 /// with <c>t</c> the number of optimizer steps taken (advance it with <see cref="AdvanceRamp"/> once per
 /// <c>optimizer.step()</c>) kept in the registered buffer <c>singlora_step</c>, so it is saved with the state dict.
 /// <c>T = 0</c> means <c>u ≡ 1</c>.</para>
-/// <para>State-dict keys: <c>weight</c>, <c>bias</c> (the base layer's, unchanged), <c>singlora_A</c>, <c>singlora_step</c>.</para>
+/// <para>Named adapters: the layer holds one adapter named <see cref="DefaultAdapterName"/> and can hold more
+/// (<see cref="AddAdapter"/>), each with its own options, <c>A</c> and ramp step; one is active
+/// (<see cref="SetActiveAdapter"/>) and only it takes part in the forward, the merge and training (the others'
+/// <c>A</c> do not require gradients). Switching swaps references: no tensor is copied.</para>
+/// <para>State-dict keys: <c>weight</c>, <c>bias</c> (the base layer's, unchanged), <c>singlora_A</c>, <c>singlora_step</c>
+/// for the default adapter, and <c>singlora_A@name</c>, <c>singlora_step@name</c> for another adapter called <c>name</c>.</para>
 /// </remarks>
 public sealed class SingLoRALinear : AdaptedLinear
 {
     private static readonly ConditionalWeakTable<Linear, SingLoRALinear> s_byBase = new();
 
-    /// <summary>The state-dict name of <see cref="A"/>.</summary>
+    /// <summary>The state-dict name of the default adapter's <see cref="A"/>.</summary>
     public const string AdapterKey = "singlora_A";
 
-    /// <summary>The state-dict name of the step counter.</summary>
+    /// <summary>The state-dict name of the default adapter's step counter.</summary>
     public const string StepKey = "singlora_step";
 
-    [TorchSharp.Utils.ComponentName(Name = AdapterKey)]
-    private Parameter _a;
+    /// <summary>The name of the adapter every layer is created with.</summary>
+    public const string DefaultAdapterName = "default";
 
-    [TorchSharp.Utils.ComponentName(Name = StepKey)]
-    private Tensor _step;
+    /// <summary>One named adapter: its options, its matrix <c>A</c> and its step counter.</summary>
+    private sealed class Slot(string name, SingLoRAOptions options, Parameter a, Tensor step)
+    {
+        public string Name { get; } = name;
+        public SingLoRAOptions Options { get; } = options;
+        public double Scale { get; } = options.Scale;
+        public Parameter A { get; set; } = a;
+        public Tensor Step { get; } = step;
+        public string AKey => KeyOf(AdapterKey, Name);
+        public string StepKey => KeyOf(SingLoRALinear.StepKey, Name);
+    }
 
-    private readonly double _scale;
+    private readonly List<Slot> _slots = new();
+    private Slot _active;
 
     /// <summary>Wraps a pretrained layer. <paramref name="options"/> are validated; the layer's weight and bias are frozen.</summary>
     public SingLoRALinear(Linear baseLayer, SingLoRAOptions options)
         : base(nameof(SingLoRALinear), baseLayer, (options ?? throw new ArgumentNullException(nameof(options))).Validate().Rank, options.Dropout, options.Precision)
     {
-        Options = options;
         Width = Math.Max(InFeatures, OutFeatures);
-        _scale = options.Scale;
-        var w = baseLayer.weight;
-        using (no_grad())
-        {
-            _a = new Parameter(empty(new[] { Width, (long)options.Rank }, dtype: AdapterDType, device: w.device), requires_grad: true);
-            Initialize(_a, options.Init, Width, options.Rank);
-            _step = zeros(Array.Empty<long>(), dtype: ScalarType.Int64, device: w.device);
-        }
-        register_parameter(AdapterKey, _a);
-        register_buffer(StepKey, _step);
+        _active = CreateSlot(DefaultAdapterName, options);
         if (!s_byBase.TryAdd(baseLayer, this))
             throw new ArgumentException("This Linear layer is already wrapped by another SingLoRALinear; wrap each layer once.", nameof(baseLayer));
     }
 
-    /// <summary>The options this adapter was built with.</summary>
-    public SingLoRAOptions Options { get; }
+    /// <summary>The state-dict key of a tensor of the adapter <paramref name="adapterName"/>: <c>key</c> for the default adapter, <c>key@name</c> otherwise.</summary>
+    public static string KeyOf(string key, string adapterName) => adapterName == DefaultAdapterName ? key : key + "@" + adapterName;
 
-    /// <summary>The rank <c>r</c>.</summary>
+    private Slot CreateSlot(string name, SingLoRAOptions options)
+    {
+        var w = Base.weight;
+        Parameter a;
+        Tensor step;
+        using (no_grad())
+        {
+            a = new Parameter(empty(new[] { Width, (long)options.Rank }, dtype: AdapterDType, device: w.device), requires_grad: true);
+            Initialize(a, options.Init, Width, options.Rank);
+            step = zeros(Array.Empty<long>(), dtype: ScalarType.Int64, device: w.device);
+        }
+        var slot = new Slot(name, options, a, step);
+        register_parameter(slot.AKey, a);
+        register_buffer(slot.StepKey, step);
+        _slots.Add(slot);
+        return slot;
+    }
+
+    /// <summary>The options of the active adapter.</summary>
+    public SingLoRAOptions Options => _active.Options;
+
+    /// <summary>The rank <c>r</c> of the active adapter.</summary>
     public int Rank => Options.Rank;
 
     /// <summary><c>n = max(d_in, d_out)</c>, the number of rows of <see cref="A"/>.</summary>
     public long Width { get; }
 
-    /// <summary>The ramp length <c>T</c>; 0 means no ramp.</summary>
+    /// <summary>The ramp length <c>T</c> of the active adapter; 0 means no ramp.</summary>
     public long RampSteps => Options.RampSteps;
 
-    /// <summary>The scale <c>s</c> (without the ramp).</summary>
-    public double Scale => _scale;
+    /// <summary>The scale <c>s</c> of the active adapter (without the ramp).</summary>
+    public double Scale => _active.Scale;
 
-    /// <summary>The single trainable matrix <c>A</c>, shape <c>[max(d_in, d_out), r]</c>.</summary>
-    public Parameter A => _a;
+    /// <summary>The active adapter's trainable matrix <c>A</c>, shape <c>[max(d_in, d_out), r]</c>.</summary>
+    public Parameter A => _active.A;
 
-    /// <summary>The step counter <c>t</c> as a 0-d int64 tensor on the layer's device (a registered buffer).</summary>
-    public Tensor StepTensor => _step;
+    /// <summary>The active adapter's step counter <c>t</c> as a 0-d int64 tensor on the layer's device (a registered buffer).</summary>
+    public Tensor StepTensor => _active.Step;
+
+    /// <summary>The name of the active adapter.</summary>
+    public string ActiveAdapter => _active.Name;
+
+    /// <summary>The names of the layer's adapters, the default one first.</summary>
+    public IReadOnlyList<string> AdapterNames => _slots.ConvertAll(s => s.Name);
+
+    /// <summary>The active adapter's dropout probability.</summary>
+    public override double Dropout => Options.Dropout;
 
     /// <inheritdoc />
-    public override IReadOnlyList<Parameter> AdapterParameters => new[] { _a };
+    public override IReadOnlyList<Parameter> AdapterParameters => new[] { _active.A };
 
-    /// <summary>The number of optimizer steps counted so far (reads the device buffer: not for hot loops).</summary>
-    public long RampStep => _step.item<long>();
+    /// <summary>The <c>A</c> of the adapter <paramref name="adapterName"/> (active or not).</summary>
+    public Parameter AdapterMatrix(string adapterName) => Find(adapterName).A;
 
-    /// <summary><c>u(t) = min(t / T, 1)</c>, or 1 when <c>T = 0</c> (reads the device buffer: not for hot loops).</summary>
+    /// <summary>The step counter of the adapter <paramref name="adapterName"/> (active or not).</summary>
+    public Tensor AdapterStep(string adapterName) => Find(adapterName).Step;
+
+    /// <summary>The options of the adapter <paramref name="adapterName"/> (active or not).</summary>
+    public SingLoRAOptions AdapterOptions(string adapterName) => Find(adapterName).Options;
+
+    /// <summary>
+    /// Adds an adapter called <paramref name="adapterName"/> with <paramref name="options"/> (a fresh <c>A</c>, step 0), not
+    /// active. Names are letters, digits, <c>_</c> and <c>-</c>, starting with a letter.
+    /// </summary>
+    /// <exception cref="ArgumentException">The name is invalid or taken, or the options do not fit this layer.</exception>
+    public void AddAdapter(string adapterName, SingLoRAOptions options)
+    {
+        ValidateName(adapterName);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        if (_slots.Exists(s => s.Name == adapterName))
+            throw new ArgumentException($"This layer already has an adapter named '{adapterName}'. Delete it first or choose another name.", nameof(adapterName));
+        CheckRank(options.Rank);
+        if (options.Precision != Precision)
+            throw new ArgumentException($"Adapter '{adapterName}' asks for precision {options.Precision}, but this layer's adapters use {Precision}: all adapters of a layer share one precision.", nameof(options));
+        var slot = CreateSlot(adapterName, options);
+        slot.A.requires_grad = false;   // only the active adapter trains
+    }
+
+    /// <summary>
+    /// Makes <paramref name="adapterName"/> the adapter the forward, the merge, <see cref="AdvanceRamp"/> and training use;
+    /// its <c>A</c> requires gradients and the others' do not. No tensor is copied.
+    /// </summary>
+    /// <exception cref="ArgumentException">No such adapter.</exception>
+    /// <exception cref="InvalidOperationException">The layer is merged (unmerge first).</exception>
+    public void SetActiveAdapter(string adapterName)
+    {
+        var slot = Find(adapterName);
+        if (ReferenceEquals(slot, _active)) return;
+        if (IsMerged)
+            throw new InvalidOperationException($"This layer is merged with adapter '{_active.Name}'; call Unmerge() before switching to '{adapterName}'.");
+        bool trainable = _active.A.requires_grad;
+        _active.A.requires_grad = false;
+        slot.A.requires_grad = trainable;
+        _active = slot;
+    }
+
+    /// <summary>Deletes the adapter <paramref name="adapterName"/> and frees its tensors. The active adapter cannot be deleted.</summary>
+    /// <exception cref="ArgumentException">No such adapter.</exception>
+    /// <exception cref="InvalidOperationException">It is the active adapter.</exception>
+    public void DeleteAdapter(string adapterName)
+    {
+        var slot = Find(adapterName);
+        if (ReferenceEquals(slot, _active))
+            throw new InvalidOperationException($"'{adapterName}' is the active adapter; activate another one (SetActiveAdapter) before deleting it.");
+        ConditionallyRegisterParameter(slot.AKey, null);
+        ConditionallyRegisterBuffer(slot.StepKey, null);
+        _slots.Remove(slot);
+        slot.A.Dispose();
+        slot.Step.Dispose();
+    }
+
+    private Slot Find(string adapterName)
+    {
+        ArgumentNullException.ThrowIfNull(adapterName);
+        return _slots.Find(s => s.Name == adapterName)
+            ?? throw new ArgumentException($"This layer has no adapter named '{adapterName}' (it has {string.Join(", ", _slots.Select(s => $"'{s.Name}'"))}).", nameof(adapterName));
+    }
+
+    /// <summary>Throws unless <paramref name="adapterName"/> is a valid adapter name (a letter, then letters, digits, <c>_</c> or <c>-</c>; at most 64).</summary>
+    public static void ValidateName(string adapterName)
+    {
+        ArgumentNullException.ThrowIfNull(adapterName);
+        bool ok = adapterName.Length is > 0 and <= 64 && char.IsAsciiLetter(adapterName[0])
+            && adapterName.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-');
+        if (!ok)
+            throw new ArgumentException($"'{adapterName}' is not a valid adapter name: use a letter followed by letters, digits, '_' or '-' (at most 64 characters).", nameof(adapterName));
+    }
+
+    /// <summary>The number of optimizer steps the active adapter has counted (reads the device buffer: not for hot loops).</summary>
+    public long RampStep => _active.Step.item<long>();
+
+    /// <summary><c>u(t) = min(t / T, 1)</c> of the active adapter, or 1 when <c>T = 0</c> (reads the device buffer: not for hot loops).</summary>
     public double RampValue => RampValueAt(RampStep, RampSteps);
 
     /// <summary><c>s · u(t)</c>.</summary>
-    public override double CurrentScale => _scale * RampValue;
+    public override double CurrentScale => Scale * RampValue;
 
     /// <summary>The ramp function <c>u(t) = min(t / T, 1)</c>, with <c>u ≡ 1</c> for <c>T = 0</c>.</summary>
     public static double RampValueAt(long step, long rampSteps)
@@ -102,16 +216,16 @@ public sealed class SingLoRALinear : AdaptedLinear
     public void AdvanceRamp()
     {
         using var _ = no_grad();
-        _step.add_(1);
+        _active.Step.add_(1);
     }
 
-    /// <summary>Sets the step counter, for example when resuming. Throws for a negative step.</summary>
+    /// <summary>Sets the active adapter's step counter, for example when resuming. Throws for a negative step.</summary>
     public void SetRampStep(long step)
     {
         if (step < 0)
             throw new ArgumentOutOfRangeException(nameof(step), step, $"The ramp step counts optimizer steps and cannot be negative (got {step}). Use 0 to restart the ramp.");
         using var _ = no_grad();
-        _step.fill_(step);
+        _active.Step.fill_(step);
     }
 
     /// <summary>The adapter created for <paramref name="baseLayer"/>, or null when it is not wrapped.</summary>
@@ -120,7 +234,7 @@ public sealed class SingLoRALinear : AdaptedLinear
     /// <inheritdoc />
     protected override void AddAdapterOutput(Tensor output, Tensor x)
     {
-        var a = InComputeType(_a, x.dtype);
+        var a = InComputeType(_active.A, x.dtype);
         Tensor h;
         if (TransposeCopyLayoutOverride ?? x.device_type == DeviceType.CPU)
         {
@@ -148,26 +262,18 @@ public sealed class SingLoRALinear : AdaptedLinear
     // float64 for a float64 layer, so a float64 forward matches a float64 merge (which uses s · u on the host) to 1e-15.
     private void ScaleInPlace(Tensor h)
     {
-        if (RampSteps == 0)
+        double scale = _active.Scale;
+        long rampSteps = _active.Options.RampSteps;
+        if (rampSteps == 0)
         {
-            h.mul_(_scale);
+            h.mul_(scale);
             return;
         }
         // s·u(t) = min(t · s/T, s). _step is int64: `mul` by a double makes a new float32 tensor (one kernel), and the
         // float64 cast is a new tensor too, so the in-place clamp never touches the buffer.
-        var factor = h.dtype == ScalarType.Float64 ? _step.to_type(ScalarType.Float64).mul_(_scale / RampSteps) : _step.mul(_scale / RampSteps);
-        h.mul_(factor.clamp_max_(_scale));
-    }
-
-    /// <inheritdoc />
-    protected override void OnAdapterTensorMoved(string name, Tensor moved)
-    {
-        switch (name)
-        {
-            case AdapterKey: _a = (Parameter)moved; break;
-            case StepKey: _step = moved; break;
-            default: throw new InvalidOperationException($"SingLoRALinear has no tensor named '{name}'.");
-        }
+        var step = _active.Step;
+        var factor = h.dtype == ScalarType.Float64 ? step.to_type(ScalarType.Float64).mul_(scale / rampSteps) : step.mul(scale / rampSteps);
+        h.mul_(factor.clamp_max_(scale));
     }
 
     /// <inheritdoc />
@@ -176,6 +282,10 @@ public sealed class SingLoRALinear : AdaptedLinear
         var a = adapterTensors[0].to_type(computeType);
         return a.narrow(0, 0, OutFeatures).matmul(a.narrow(0, 0, InFeatures).t());
     }
+
+    /// <inheritdoc />
+    protected override void OnAdapterTensorReplaced(string name, Tensor replacement) =>
+        (_slots.Find(s => s.AKey == name) ?? throw new InvalidOperationException($"SingLoRALinear has no parameter named '{name}'.")).A = (Parameter)replacement;
 
     /// <summary>Fills <paramref name="a"/> (shape <c>[n, r]</c>) according to <paramref name="init"/>.</summary>
     internal static void Initialize(Tensor a, AdapterInit init, long width, int rank)
@@ -199,5 +309,6 @@ public sealed class SingLoRALinear : AdaptedLinear
 
     /// <inheritdoc />
     public override string ToString() =>
-        $"SingLoRALinear(in_features={InFeatures}, out_features={OutFeatures}, rank={Rank}, alpha={Options.Alpha}, ramp_steps={RampSteps}, scaling={Options.Scaling}, init={Options.Init})";
+        $"SingLoRALinear(in_features={InFeatures}, out_features={OutFeatures}, rank={Rank}, alpha={Options.Alpha}, ramp_steps={RampSteps}, scaling={Options.Scaling}, init={Options.Init}" +
+        (_slots.Count > 1 ? $", adapters=[{string.Join(", ", AdapterNames)}], active={ActiveAdapter})" : ")");
 }

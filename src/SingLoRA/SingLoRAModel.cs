@@ -58,6 +58,104 @@ public static class SingLoRAModel
         return first;
     }
 
+    /// <summary>
+    /// Switches the adapters of the model (or of the layers whose path <paramref name="where"/> selects) off until the
+    /// returned scope is disposed: the model then computes exactly what its base computes (bit-identical: the adapted
+    /// layers run the base layer's own <c>linear</c>), and the adapters keep their tensors and ramp steps. Scopes nest;
+    /// disposing restores each layer's previous state. Throws, changing nothing, when a selected layer is merged.
+    /// </summary>
+    /// <example><code>using (model.DisableAdapters()) baseline = model.forward(x);</code></example>
+    public static IDisposable DisableAdapters(this nn.Module model, Func<string, bool>? where = null)
+    {
+        var layers = RequireLayers(model).Where(l => where?.Invoke(l.Path) ?? true).ToList();
+        var merged = layers.Where(l => l.Layer.IsMerged).Select(l => l.Path).ToList();
+        if (merged.Count > 0)
+            throw new InvalidOperationException($"Merged layers cannot be switched off (their weights hold the update): {string.Join(", ", merged)}. Call UnmergeAdapters() first.");
+        var previous = layers.Select(l => (l.Layer, l.Layer.AdapterEnabled)).ToList();
+        foreach (var (_, layer) in layers) layer.AdapterEnabled = false;
+        return new RestoreEnabled(previous);
+    }
+
+    private sealed class RestoreEnabled(IReadOnlyList<(AdaptedLinear Layer, bool Enabled)> previous) : IDisposable
+    {
+        private bool _disposed;
+
+        public void Dispose()
+        {
+            if (_disposed) return;
+            _disposed = true;
+            foreach (var (layer, enabled) in previous) if (!layer.IsMerged) layer.AdapterEnabled = enabled;
+        }
+    }
+
+    /// <summary>
+    /// Adds an adapter called <paramref name="adapterName"/> to every SingLoRA layer, each with a fresh <c>A</c> and step 0,
+    /// not active. Its options are each layer's default adapter's, changed by <paramref name="change"/> when given
+    /// (<c>o =&gt; o with { Rank = 16 }</c>). All or nothing: every layer is checked before any changes.
+    /// </summary>
+    public static void AddAdapter(this nn.Module model, string adapterName, Func<SingLoRAOptions, SingLoRAOptions>? change = null)
+    {
+        SingLoRALinear.ValidateName(adapterName);
+        var adapters = RequireAdapters(model);
+        var plan = new List<(SingLoRALinear Layer, SingLoRAOptions Options)>();
+        var problems = new List<string>();
+        foreach (var (path, layer) in adapters)
+        {
+            var options = change is null ? layer.AdapterOptions(SingLoRALinear.DefaultAdapterName) : change(layer.AdapterOptions(SingLoRALinear.DefaultAdapterName));
+            if (layer.AdapterNames.Contains(adapterName)) problems.Add($"'{path}' already has an adapter named '{adapterName}'");
+            else if (options.Rank > Math.Min(layer.InFeatures, layer.OutFeatures)) problems.Add($"'{path}' ([{layer.OutFeatures}, {layer.InFeatures}]) cannot take rank {options.Rank}");
+            else if (options.Precision != layer.Precision) problems.Add($"'{path}' uses precision {layer.Precision}, not {options.Precision}");
+            plan.Add((layer, options));
+        }
+        if (problems.Count > 0) throw new InvalidOperationException($"Adapter '{adapterName}' was not added, nothing changed: {string.Join("; ", problems)}.");
+        foreach (var (layer, options) in plan) layer.AddAdapter(adapterName, options);
+    }
+
+    /// <summary>
+    /// Makes <paramref name="adapterName"/> the active adapter of every SingLoRA layer (the forward, merges, the ramp and
+    /// training use it; the others' <c>A</c> stop requiring gradients). O(1) per layer: no tensor is copied.
+    /// All or nothing: throws, changing nothing, when a layer lacks the adapter or is merged.
+    /// </summary>
+    public static void SetActiveAdapter(this nn.Module model, string adapterName)
+    {
+        var adapters = RequireAdapters(model);
+        var problems = adapters.Where(a => !a.Adapter.AdapterNames.Contains(adapterName)).Select(a => $"'{a.Path}' has no adapter '{adapterName}'")
+            .Concat(adapters.Where(a => a.Adapter.IsMerged && a.Adapter.ActiveAdapter != adapterName).Select(a => $"'{a.Path}' is merged (unmerge first)")).ToList();
+        if (problems.Count > 0) throw new InvalidOperationException($"Adapter '{adapterName}' was not activated, nothing changed: {string.Join("; ", problems)}.");
+        foreach (var (_, layer) in adapters) layer.SetActiveAdapter(adapterName);
+    }
+
+    /// <summary>Deletes the adapter <paramref name="adapterName"/> from every SingLoRA layer that has it. It must not be active anywhere.</summary>
+    public static void DeleteAdapter(this nn.Module model, string adapterName)
+    {
+        var adapters = RequireAdapters(model);
+        var active = adapters.Where(a => a.Adapter.ActiveAdapter == adapterName).Select(a => a.Path).ToList();
+        if (active.Count > 0) throw new InvalidOperationException($"'{adapterName}' is the active adapter of {string.Join(", ", active)}; activate another one (SetActiveAdapter) before deleting it.");
+        if (!adapters.Any(a => a.Adapter.AdapterNames.Contains(adapterName))) throw new ArgumentException($"No layer has an adapter named '{adapterName}'.", nameof(adapterName));
+        foreach (var (_, layer) in adapters) if (layer.AdapterNames.Contains(adapterName)) layer.DeleteAdapter(adapterName);
+    }
+
+    /// <summary>The name of the active adapter, which every SingLoRA layer shares (throws when they disagree or there are none).</summary>
+    public static string ActiveAdapter(this nn.Module model)
+    {
+        var adapters = RequireAdapters(model);
+        var names = adapters.Select(a => a.Adapter.ActiveAdapter).Distinct().ToList();
+        if (names.Count > 1)
+            throw new InvalidOperationException($"The layers' active adapters disagree ({string.Join(", ", names)}); call model.SetActiveAdapter(name) to align them.");
+        return names[0];
+    }
+
+    /// <summary>The adapter names present in the model, in the order the first layer holds them.</summary>
+    public static IReadOnlyList<string> AdapterNames(this nn.Module model) =>
+        RequireAdapters(model).SelectMany(a => a.Adapter.AdapterNames).Distinct().ToList();
+
+    /// <summary>Activates <paramref name="adapterName"/> (see <see cref="SetActiveAdapter"/>), then merges every adapted layer.</summary>
+    public static void MergeAdapters(this nn.Module model, string adapterName)
+    {
+        model.SetActiveAdapter(adapterName);
+        model.MergeAdapters();
+    }
+
     /// <summary>Merges every adapted layer. Throws before changing anything when any layer is already merged.</summary>
     public static void MergeAdapters(this nn.Module model)
     {
@@ -114,6 +212,13 @@ public static class SingLoRAModel
 
     /// <summary>Trainable and total parameter counts, as PEFT's <c>print_trainable_parameters</c> reports them.</summary>
     public static ParameterSummary TrainableParameters(this nn.Module model) => ParameterSummary.Of(model);
+
+    private static IReadOnlyList<(string Path, SingLoRALinear Adapter)> RequireAdapters(nn.Module model)
+    {
+        var adapters = model.GetAdapters();
+        if (adapters.Count == 0) throw new InvalidOperationException("The model has no SingLoRA adapters.");
+        return adapters;
+    }
 
     private static IReadOnlyList<(string Path, AdaptedLinear Layer)> RequireLayers(nn.Module model)
     {
