@@ -32,6 +32,18 @@ public sealed record AdapterConfig
     /// <summary>The library's version.</summary>
     public string LibraryVersion { get; init; } = "";
 
+    /// <summary>
+    /// The name of the adapter the file was saved from (<c>default</c> for a model with one adapter). Informational: the
+    /// tensor names do not carry it, so a file loads into any adapter slot (<c>LoadAdapters(dir, adapterName: ...)</c>).
+    /// </summary>
+    public string AdapterName { get; init; } = SingLoRALinear.DefaultAdapterName;
+
+    /// <summary>
+    /// Paths of modules saved whole beside the adapters (PEFT's <c>modules_to_save</c>, e.g. a classification head): their
+    /// parameters and persistent buffers are in the tensors file under their model keys (<c>head.weight</c>).
+    /// </summary>
+    public IReadOnlyList<string> ModulesToSave { get; init; } = new List<string>();
+
     /// <summary>The rank shared by every target, or null.</summary>
     public int? R { get; init; }
 

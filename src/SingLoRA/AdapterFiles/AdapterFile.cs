@@ -41,33 +41,60 @@ public static class AdapterFile
     /// options, ramp step and merge state to <c>directory/adapter_config.json</c>; both files are written atomically.
     /// A merged layer is saved with its merge state (<c>merged</c>, <c>merged_scale</c>), so loading restores it.
     /// </summary>
+    /// <param name="model">The model.</param>
+    /// <param name="directory">The adapter folder (created if needed).</param>
+    /// <param name="adapterName">Which named adapter to save; null saves the active one. The name goes into the config.</param>
+    /// <param name="modulesToSave">Paths of modules to save whole beside the adapters, such as a classification head trained
+    /// with them (PEFT's <c>modules_to_save</c>). They must not contain adapted layers.</param>
+    /// <param name="allowUnsavedTrainable">False (the default): refuse to save when a parameter that requires gradients is
+    /// neither the adapter's nor in <paramref name="modulesToSave"/>, because what was trained there would be lost.
+    /// True: save anyway.</param>
     /// <returns>The config that was written.</returns>
-    /// <exception cref="InvalidOperationException">The model has no adapted layers, or a merged layer's adapter changed since it was merged.</exception>
-    public static AdapterConfig SaveAdapters(this nn.Module model, string directory)
+    /// <exception cref="InvalidOperationException">The model has no adapted layers, a merged layer's adapter changed since it was
+    /// merged, a module to save is missing or holds adapters, or trainable parameters would not be saved; nothing is written.</exception>
+    public static AdapterConfig SaveAdapters(this nn.Module model, string directory, string? adapterName = null,
+        IReadOnlyList<string>? modulesToSave = null, bool allowUnsavedTrainable = false)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrEmpty(directory);
         var layers = model.GetAdaptedLayers();
         if (layers.Count == 0)
             throw new InvalidOperationException("The model has no adapted layers (SingLoRALinear or LoRALinear); there is nothing to save.");
+        string slot = adapterName ?? ActiveSlot(layers);
+        CheckSlotExists(layers, slot);
 
         var stale = new List<string>();
         foreach (var (path, layer) in layers)
-            if (layer.MergedAdapterTensors is { } snapshot && !layer.AdapterParameters.Zip(snapshot).All(p => p.First.detach().cpu().eq(p.Second.cpu()).all().item<bool>()))
+            if (IsMergedWith(layer, slot) && layer.MergedAdapterTensors is { } snapshot && !layer.AdapterParameters.Zip(snapshot).All(p => p.First.detach().cpu().eq(p.Second.cpu()).all().item<bool>()))
                 stale.Add(Display(path));
         if (stale.Count > 0)
             throw new InvalidOperationException(
                 $"Cannot save: the adapter of merged layer(s) {string.Join(", ", stale)} changed after it was merged, so the file could not reproduce the merged weights. " +
                 "Call UnmergeAdapters() (and merge again if needed) before saving.");
 
+        var saved = ModuleTensors(model, layers, modulesToSave ?? Array.Empty<string>());
+        if (!allowUnsavedTrainable)
+        {
+            var kept = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+            foreach (var (_, layer) in layers) foreach (var (_, t) in LayerTensors(layer, slot)) kept.Add(t);
+            foreach (var (_, t) in saved) kept.Add(t);
+            var lost = model.named_parameters().Where(p => p.parameter.requires_grad && !kept.Contains(p.parameter)).Select(p => p.name).ToList();
+            if (lost.Count > 0)
+                throw new InvalidOperationException(
+                    $"Cannot save: {lost.Count} parameter(s) require gradients but are neither adapter tensors nor in modulesToSave, so anything trained there would be lost: " +
+                    $"{string.Join(", ", lost.Take(12))}{(lost.Count > 12 ? ", ..." : "")}. If they were trained, pass their modules as modulesToSave (e.g. [\"{ModuleOf(lost[0])}\"]); " +
+                    "if not, freeze them (model.FreezeAllButAdapters()) or pass allowUnsavedTrainable: true. Nothing was written.");
+        }
+
         var tensors = new List<KeyValuePair<string, Tensor>>();
         var targets = new List<AdapterTarget>();
         foreach (var (path, layer) in layers)
         {
-            var own = LayerTensors(layer);
+            var own = LayerTensors(layer, slot);
             foreach (var (key, tensor) in own) tensors.Add(new(Key(path, key), tensor));
-            targets.Add(Describe(path, layer, own));
+            targets.Add(Describe(path, layer, own, slot));
         }
+        foreach (var (key, tensor) in saved) tensors.Add(new(key, tensor));
 
         Directory.CreateDirectory(directory);
         string sha = "";
@@ -86,6 +113,7 @@ public static class AdapterFile
         {
             Method = targets.Select(t => t.Kind).Distinct().Count() == 1 ? targets[0].Kind : "mixed",
             LibraryVersion = LibraryVersion,
+            AdapterName = slot,
             R = Shared(targets, t => (int?)t.Rank),
             Alpha = Shared(targets, t => (double?)t.Alpha),
             Scaling = Shared(targets, t => (ScalingRule?)t.Scaling),
@@ -96,6 +124,7 @@ public static class AdapterFile
             MergeState = targets.All(t => t.Merged) ? "merged" : targets.Any(t => t.Merged) ? "partial" : "unmerged",
             TargetModules = targets.Select(t => t.Path).ToList(),
             Targets = targets,
+            ModulesToSave = (modulesToSave ?? Array.Empty<string>()).ToList(),
             WeightsSha256 = sha,
         };
         AtomicFile.Write(Path.Combine(directory, ConfigFileName),
@@ -140,13 +169,21 @@ public static class AdapterFile
 
     /// <summary>
     /// Loads adapters saved by <see cref="SaveAdapters"/> into a model with the same adapted layers and options. Restores
-    /// <c>A</c>, the ramp step and the merge state. Validates everything first; on any problem throws one
-    /// <see cref="AdapterLoadException"/> naming all of them, and the model is left exactly as it was.
+    /// <c>A</c>, the ramp step, the merge state and the saved modules (<c>modules_to_save</c>). Validates everything first;
+    /// on any problem throws one <see cref="AdapterLoadException"/> naming all of them, and the model is left exactly as it was.
     /// </summary>
+    /// <param name="model">The model.</param>
+    /// <param name="directory">The adapter folder.</param>
+    /// <param name="adapterName">The adapter to load into; null loads into the active one. A name the model's SingLoRA layers
+    /// do not have yet is added to every layer with the file's options (not activated), PEFT's <c>load_adapter</c>.</param>
+    /// <param name="convert">False (the default): a tensor whose dtype differs from the model's is an error, because a
+    /// conversion can round (a float64 file into float32) and should be asked for. True: tensors are converted to the
+    /// model's dtypes (the config's base dtype is then not required to match either).</param>
     /// <returns>The config that was loaded.</returns>
-    public static AdapterConfig LoadAdapters(this nn.Module model, string directory)
+    public static AdapterConfig LoadAdapters(this nn.Module model, string directory, string? adapterName = null, bool convert = false)
     {
         ArgumentNullException.ThrowIfNull(model);
+        if (adapterName is not null) SingLoRALinear.ValidateName(adapterName);
         var config = ReadConfig(directory);
         string weightsPath = Path.Combine(directory, WeightsFileName);
         if (!File.Exists(weightsPath))
@@ -174,18 +211,63 @@ public static class AdapterFile
         using (file)
         {
             var layers = model.GetAdaptedLayers();
-            var problems = Validate(model, layers, config, file);
-            if (problems.Count > 0) throw new AdapterLoadException(directory, problems);
-            Apply(layers, config, file, directory);
+            if (layers.Count == 0) throw new AdapterLoadException(directory, new[] { "The model has no adapted layers to load into." });
+            string slot;
+            try
+            {
+                slot = adapterName ?? ActiveSlot(layers);
+            }
+            catch (InvalidOperationException ex)
+            {
+                throw new AdapterLoadException(directory, new[] { ex.Message }, ex);
+            }
+            var added = AddMissingSlot(layers, config, slot, directory);
+            try
+            {
+                var problems = Validate(model, layers, config, file, slot, convert);
+                if (problems.Count > 0) throw new AdapterLoadException(directory, problems);
+                Apply(model, layers, config, file, directory, slot);
+            }
+            catch
+            {
+                foreach (var layer in added) layer.DeleteAdapter(slot);   // the model is left exactly as it was
+                throw;
+            }
         }
         return config;
     }
 
-    private static List<string> Validate(nn.Module model, IReadOnlyList<(string Path, AdaptedLinear Layer)> layers, AdapterConfig config, SafeTensorsFile file)
+    /// <summary>Adds <paramref name="slot"/>, with each target's options, to the SingLoRA layers that lack it; returns them.</summary>
+    private static List<SingLoRALinear> AddMissingSlot(IReadOnlyList<(string Path, AdaptedLinear Layer)> layers, AdapterConfig config, string slot, string directory)
+    {
+        var added = new List<SingLoRALinear>();
+        var targets = config.Targets.GroupBy(t => t.Path).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+        var problems = new List<string>();
+        foreach (var (path, layer) in layers)
+        {
+            if (layer is not SingLoRALinear s || s.AdapterNames.Contains(slot)) continue;
+            if (!targets.TryGetValue(path, out var t) || t.Kind != SingLoRAKind) continue;   // Validate names the mismatch
+            try
+            {
+                s.AddAdapter(slot, new SingLoRAOptions(t.Rank, t.Alpha, t.RampSteps ?? SingLoRAOptions.DefaultRampSteps, t.Dropout, t.Scaling, t.Init ?? AdapterInit.KaimingWidth, s.Precision));
+                added.Add(s);
+            }
+            catch (ArgumentException ex)
+            {
+                problems.Add($"Target {Display(path)}: cannot add adapter '{slot}' with the file's options: {ex.Message}");
+            }
+        }
+        if (problems.Count > 0)
+        {
+            foreach (var layer in added) layer.DeleteAdapter(slot);
+            throw new AdapterLoadException(directory, problems);
+        }
+        return added;
+    }
+
+    private static List<string> Validate(nn.Module model, IReadOnlyList<(string Path, AdaptedLinear Layer)> layers, AdapterConfig config, SafeTensorsFile file, string slot, bool convert)
     {
         var problems = new List<string>();
-        if (layers.Count == 0) problems.Add("The model has no adapted layers to load into.");
-
         var byPath = new Dictionary<string, AdaptedLinear>(StringComparer.Ordinal);
         foreach (var (path, layer) in layers) byPath[path] = layer;
         var targets = new Dictionary<string, AdapterTarget>(StringComparer.Ordinal);
@@ -198,14 +280,30 @@ public static class AdapterFile
                 problems.Add($"Layer {Display(path)} of the model is merged; call UnmergeAdapters() before loading adapters.");
             if (!targets.ContainsKey(path))
                 problems.Add($"Missing target: the model adapts {Display(path)} ({Kind(layer)}) but the config has no such target.");
+            else if (layer is SingLoRALinear s && !s.AdapterNames.Contains(slot))
+                problems.Add($"Layer {Display(path)} has no adapter '{slot}' to load into.");
+            else if (layer is LoRALinear && slot != SingLoRALinear.DefaultAdapterName)
+                problems.Add($"Layer {Display(path)} is a LoRA layer, which has only the '{SingLoRALinear.DefaultAdapterName}' adapter (asked for '{slot}').");
+            if (targets.TryGetValue(path, out var merged) && merged.Merged && layer is SingLoRALinear active && active.AdapterNames.Contains(slot) && active.ActiveAdapter != slot)
+                problems.Add($"Target {Display(path)} was saved merged, so it can only be loaded into the active adapter ('{active.ActiveAdapter}', not '{slot}').");
         }
         foreach (var t in config.Targets.Where(t => !byPath.ContainsKey(t.Path)))
             problems.Add($"Unexpected target: the config has {Display(t.Path)} ({t.Kind}) but the model has no adapted layer there.");
+        // The checks below look at the slot's tensors and options; a layer without the slot was reported above.
+        var withSlot = layers.Where(l => l.Layer is SingLoRALinear s ? s.AdapterNames.Contains(slot) : slot == SingLoRALinear.DefaultAdapterName).ToList();
 
-        // Tensors: every key the model's adapters have must be in the file, with the same shape and dtype.
+        // Tensors: every key the model's adapters (and the saved modules) have must be in the file, with the same shape and dtype.
         var expected = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach (var (path, layer) in layers)
-            foreach (var (key, tensor) in LayerTensors(layer)) expected[Key(path, key)] = tensor;
+        foreach (var (path, layer) in withSlot)
+            foreach (var (key, tensor) in LayerTensors(layer, slot)) expected[Key(path, key)] = tensor;
+        try
+        {
+            foreach (var (key, tensor) in ModuleTensors(model, layers, config.ModulesToSave ?? Array.Empty<string>())) expected[key] = tensor;
+        }
+        catch (InvalidOperationException ex)
+        {
+            problems.Add($"The config's modules_to_save do not fit the model: {ex.Message}");
+        }
         foreach (var (key, tensor) in expected)
         {
             if (!file.Tensors.TryGetValue(key, out var loaded))
@@ -215,14 +313,17 @@ public static class AdapterFile
             }
             if (!loaded.shape.SequenceEqual(tensor.shape))
                 problems.Add($"Tensor '{key}' has shape {Shape(loaded.shape)} in the file but {Shape(tensor.shape)} in the model.");
-            if (loaded.dtype != tensor.dtype)
-                problems.Add($"Tensor '{key}' has dtype {SafeTensors.DTypeName(loaded.dtype)} in the file but {SafeTensors.DTypeName(tensor.dtype)} in the model (convert the model or the file; dtypes are not converted silently).");
+            if (loaded.dtype != tensor.dtype && !(convert && is_floating_point(loaded) && is_floating_point(tensor)))
+                problems.Add($"Tensor '{key}' has dtype {SafeTensors.DTypeName(loaded.dtype)} in the file but {SafeTensors.DTypeName(tensor.dtype)} in the model " +
+                             (is_floating_point(loaded) && is_floating_point(tensor)
+                                 ? "(dtypes are not converted silently: pass convert: true to convert, or convert the model)."
+                                 : "(only floating-point tensors can be converted)."));
         }
         foreach (var key in file.Names.Where(k => !expected.ContainsKey(k)))
-            problems.Add($"Unexpected tensor '{key}' (shape {Shape(file.Tensors[key].shape)}): the model has no such adapter tensor.");
+            problems.Add($"Unexpected tensor '{key}' (shape {Shape(file.Tensors[key].shape)}): the model has no such adapter tensor or saved module.");
 
         // Options: each matched target must agree with the layer's adapter options.
-        foreach (var (path, layer) in layers)
+        foreach (var (path, layer) in withSlot)
         {
             if (!targets.TryGetValue(path, out var t)) continue;
             var where = $"Target {Display(path)}";
@@ -234,16 +335,17 @@ public static class AdapterFile
             Check("kind", t.Kind, Kind(layer));
             Check("in_features", t.InFeatures, layer.InFeatures);
             Check("out_features", t.OutFeatures, layer.OutFeatures);
-            Check("dtype", t.Dtype, SafeTensors.DTypeName(layer.weight.dtype));
+            if (!convert) Check("dtype", t.Dtype, SafeTensors.DTypeName(layer.weight.dtype));
             switch (layer)
             {
                 case SingLoRALinear s:
-                    Check("rank", t.Rank, s.Options.Rank);
-                    Check("alpha", t.Alpha, s.Options.Alpha);
-                    Check("scaling", t.Scaling, s.Options.Scaling);
-                    Check("ramp_steps", t.RampSteps, (long?)s.Options.RampSteps);
-                    Check("init", t.Init, (AdapterInit?)s.Options.Init);
-                    Check("dropout", t.Dropout, s.Options.Dropout);
+                    var o = SlotOptions(s, slot);
+                    Check("rank", t.Rank, o.Rank);
+                    Check("alpha", t.Alpha, o.Alpha);
+                    Check("scaling", t.Scaling, o.Scaling);
+                    Check("ramp_steps", t.RampSteps, (long?)o.RampSteps);
+                    Check("init", t.Init, (AdapterInit?)o.Init);
+                    Check("dropout", t.Dropout, o.Dropout);
                     if (file.Tensors.TryGetValue(Key(path, SingLoRALinear.StepKey), out var step) && step.dtype == ScalarType.Int64 && step.numel() == 1)
                     {
                         long value = step.item<long>();
@@ -266,7 +368,7 @@ public static class AdapterFile
         }
 
         // Summary fields, when present, apply to every target of their kind.
-        var singlora = layers.Select(l => l.Layer).OfType<SingLoRALinear>().ToList();
+        var singlora = withSlot.Select(l => l.Layer).OfType<SingLoRALinear>().ToList();
         void Summary<T>(string name, T? value, IEnumerable<(AdaptedLinear Layer, T Value)> actual) where T : struct
         {
             if (value is not { } v) return;
@@ -274,19 +376,18 @@ public static class AdapterFile
             if (bad.Count > 0)
                 problems.Add($"The config's {name} is {Format(v)} but {bad.Count} adapted layer(s) of the model have {string.Join(", ", bad.Select(b => Format(ValueOf(actual, b))).Distinct())}.");
         }
-        Summary("r", config.R, layers.Select(l => (l.Layer, Rank(l.Layer))));
-        Summary("alpha", config.Alpha, layers.Select(l => (l.Layer, Alpha(l.Layer))));
-        Summary("scaling", config.Scaling, layers.Select(l => (l.Layer, Scaling(l.Layer))));
-        Summary("dropout", config.Dropout, layers.Select(l => (l.Layer, l.Layer.Dropout)));
-        Summary("ramp_steps", config.RampSteps, singlora.Select(s => ((AdaptedLinear)s, s.Options.RampSteps)));
-        Summary("init", config.Init, singlora.Select(s => ((AdaptedLinear)s, s.Options.Init)));
-        _ = model;
+        Summary("r", config.R, withSlot.Select(l => (l.Layer, l.Layer is SingLoRALinear s ? SlotOptions(s, slot).Rank : Rank(l.Layer))));
+        Summary("alpha", config.Alpha, withSlot.Select(l => (l.Layer, l.Layer is SingLoRALinear s ? SlotOptions(s, slot).Alpha : Alpha(l.Layer))));
+        Summary("scaling", config.Scaling, withSlot.Select(l => (l.Layer, l.Layer is SingLoRALinear s ? SlotOptions(s, slot).Scaling : Scaling(l.Layer))));
+        Summary("dropout", config.Dropout, withSlot.Select(l => (l.Layer, l.Layer is SingLoRALinear s ? SlotOptions(s, slot).Dropout : l.Layer.Dropout)));
+        Summary("ramp_steps", config.RampSteps, singlora.Select(s => ((AdaptedLinear)s, SlotOptions(s, slot).RampSteps)));
+        Summary("init", config.Init, singlora.Select(s => ((AdaptedLinear)s, SlotOptions(s, slot).Init)));
         return problems;
     }
 
     private static T ValueOf<T>(IEnumerable<(AdaptedLinear Layer, T Value)> values, AdaptedLinear layer) => values.First(v => ReferenceEquals(v.Layer, layer)).Value;
 
-    private static void Apply(IReadOnlyList<(string Path, AdaptedLinear Layer)> layers, AdapterConfig config, SafeTensorsFile file, string directory)
+    private static void Apply(nn.Module model, IReadOnlyList<(string Path, AdaptedLinear Layer)> layers, AdapterConfig config, SafeTensorsFile file, string directory, string slot)
     {
         var targets = config.Targets.ToDictionary(t => t.Path, StringComparer.Ordinal);
         var backups = new List<(Tensor Live, Tensor Copy)>();
@@ -295,15 +396,17 @@ public static class AdapterFile
         {
             using (no_grad())
             {
+                var copies = new List<(string FileKey, Tensor Live)>();
                 foreach (var (path, layer) in layers)
                 {
-                    var tensors = LayerTensors(layer).ToList();
-                    if (targets[path].Merged) tensors.Add(("weight", layer.weight));
-                    foreach (var (key, live) in tensors)
-                    {
-                        backups.Add((live, live.detach().clone()));
-                        if (key != "weight") live.copy_(file.Tensors[Key(path, key)]);
-                    }
+                    foreach (var (key, live) in LayerTensors(layer, slot)) copies.Add((Key(path, key), live));
+                    if (targets[path].Merged) backups.Add((layer.weight, layer.weight.detach().clone()));
+                }
+                copies.AddRange(ModuleTensors(model, layers, config.ModulesToSave ?? Array.Empty<string>()));
+                foreach (var (fileKey, live) in copies)
+                {
+                    backups.Add((live, live.detach().clone()));
+                    live.copy_(file.Tensors[fileKey]);   // onto the model's device, converted to its dtype (checked above)
                 }
             }
             foreach (var (path, layer) in layers)
@@ -343,7 +446,9 @@ public static class AdapterFile
         var weights = new Dictionary<string, AdaptedLinear>(StringComparer.Ordinal);
         foreach (var (path, layer) in layers)
         {
-            foreach (var (key, _) in LayerTensors(layer)) adapterKeys.Add(Key(path, key));
+            // Every adapter's tensors (all named adapters): everything the layer registers but the base weight and bias.
+            foreach (var (name, _) in layer.named_parameters(recurse: false).Select(p => (p.name, (Tensor)p.parameter)).Concat(layer.named_buffers(recurse: false)))
+                if (name is not ("weight" or "bias")) adapterKeys.Add(Key(path, name));
             weights[Key(path, "weight")] = layer;
         }
 
@@ -415,15 +520,67 @@ public static class AdapterFile
     private const string SingLoRAKind = "singlora";
     private const string LoRAKind = "lora";
 
-    /// <summary>The tensors an adapter file holds for one layer, with their keys relative to the layer.</summary>
-    internal static IReadOnlyList<(string Key, Tensor Tensor)> LayerTensors(AdaptedLinear layer) => layer switch
+    /// <summary>
+    /// The tensors an adapter file holds for one layer's adapter <paramref name="slot"/>, with their keys relative to the
+    /// layer. The keys do not name the adapter (<c>singlora_A</c> whichever adapter it is), so a file fits any slot.
+    /// </summary>
+    internal static IReadOnlyList<(string Key, Tensor Tensor)> LayerTensors(AdaptedLinear layer, string slot) => layer switch
     {
-        SingLoRALinear s => new (string, Tensor)[] { (SingLoRALinear.AdapterKey, s.A), (SingLoRALinear.StepKey, s.StepTensor) },
+        SingLoRALinear s => new (string, Tensor)[] { (SingLoRALinear.AdapterKey, s.AdapterMatrix(slot)), (SingLoRALinear.StepKey, s.AdapterStep(slot)) },
         LoRALinear l => new (string, Tensor)[] { (LoRALinear.AKey, l.A), (LoRALinear.BKey, l.B) },
         _ => throw new NotSupportedException($"Adapter files do not support {layer.GetType().Name} layers."),
     };
 
-    private static AdapterTarget Describe(string path, AdaptedLinear layer, IReadOnlyList<(string Key, Tensor Tensor)> own)
+    /// <summary>The adapter the layers have active (LoRA layers have only the default one).</summary>
+    private static string ActiveSlot(IReadOnlyList<(string Path, AdaptedLinear Layer)> layers)
+    {
+        var names = layers.Select(l => l.Layer is SingLoRALinear s ? s.ActiveAdapter : SingLoRALinear.DefaultAdapterName).Distinct().ToList();
+        if (names.Count > 1)
+            throw new InvalidOperationException($"The layers' active adapters disagree ({string.Join(", ", names)}): pass adapterName, or align them with model.SetActiveAdapter(name).");
+        return names[0];
+    }
+
+    private static void CheckSlotExists(IReadOnlyList<(string Path, AdaptedLinear Layer)> layers, string slot)
+    {
+        var lacking = layers.Where(l => l.Layer is SingLoRALinear s ? !s.AdapterNames.Contains(slot) : slot != SingLoRALinear.DefaultAdapterName).Select(l => Display(l.Path)).ToList();
+        if (lacking.Count > 0)
+            throw new InvalidOperationException($"No adapter named '{slot}' in {string.Join(", ", lacking)} (LoRA layers have only '{SingLoRALinear.DefaultAdapterName}').");
+    }
+
+    private static SingLoRAOptions SlotOptions(SingLoRALinear layer, string slot) => layer.AdapterOptions(slot);
+
+    /// <summary>True when the layer's weight holds the update of adapter <paramref name="slot"/>.</summary>
+    private static bool IsMergedWith(AdaptedLinear layer, string slot) =>
+        layer.IsMerged && (layer is not SingLoRALinear s || s.ActiveAdapter == slot);
+
+    /// <summary>The parameters and persistent buffers of each module to save, under their model keys.</summary>
+    private static List<(string Key, Tensor Tensor)> ModuleTensors(nn.Module model, IReadOnlyList<(string Path, AdaptedLinear Layer)> layers, IReadOnlyList<string> paths)
+    {
+        var modules = model.named_modules().ToDictionary(m => m.name, m => m.module, StringComparer.Ordinal);
+        var problems = new List<string>();
+        var result = new List<(string, Tensor)>();
+        foreach (var path in paths.Distinct())
+        {
+            if (!modules.TryGetValue(path, out var module))
+            {
+                problems.Add($"'{path}' is not a module of the model (module paths look like 'head' or 'blocks.0.mlp')");
+                continue;
+            }
+            if (layers.Any(l => l.Path == path || l.Path.StartsWith(path + ".", StringComparison.Ordinal)))
+            {
+                problems.Add($"'{path}' holds adapted layers; save their adapters as adapters and name only the other modules");
+                continue;
+            }
+            foreach (var (name, p) in module.named_parameters()) result.Add((Key(path, name), p));
+            foreach (var (name, b) in module.named_buffers(include_nonpersistent: false)) result.Add((Key(path, name), b));
+        }
+        if (problems.Count > 0) throw new InvalidOperationException($"Cannot save modulesToSave: {string.Join("; ", problems)}. Nothing was written.");
+        return result;
+    }
+
+    private static string ModuleOf(string key) => key.LastIndexOf('.') is var i and > 0 ? key[..i] : key;
+
+    private static AdapterTarget Describe(string path, AdaptedLinear layer, IReadOnlyList<(string Key, Tensor Tensor)> own, string slot)
     {
         var target = new AdapterTarget
         {
@@ -436,12 +593,16 @@ public static class AdapterFile
             Alpha = Alpha(layer),
             Scaling = Scaling(layer),
             Dropout = layer.Dropout,
-            Merged = layer.IsMerged,
-            MergedScale = layer.MergedScale,
+            Merged = IsMergedWith(layer, slot),
+            MergedScale = IsMergedWith(layer, slot) ? layer.MergedScale : null,
             Tensors = own.ToDictionary(o => o.Key, o => o.Tensor.shape, StringComparer.Ordinal),
         };
         return layer is SingLoRALinear s
-            ? target with { RampSteps = s.Options.RampSteps, Step = s.RampStep, Init = s.Options.Init }
+            ? target with
+            {
+                Rank = SlotOptions(s, slot).Rank, Alpha = SlotOptions(s, slot).Alpha, Scaling = SlotOptions(s, slot).Scaling, Dropout = SlotOptions(s, slot).Dropout,
+                RampSteps = SlotOptions(s, slot).RampSteps, Step = s.AdapterStep(slot).item<long>(), Init = SlotOptions(s, slot).Init,
+            }
             : target;
     }
 

@@ -42,6 +42,7 @@ internal sealed class Net : nn.Module<Tensor, Tensor>
         blocks = nn.ModuleList(Enumerable.Range(0, nBlocks).Select(_ => new Attn(d, options, dtype)).ToArray());
         head = nn.Linear(d, 3, dtype: dtype);
         RegisterComponents();
+        this.FreezeAllButAdapters();   // as prepared for fine-tuning: SaveAdapters refuses to drop trainable parameters
     }
 
     public override Tensor forward(Tensor x)
