@@ -98,6 +98,7 @@ class SingLoRALinear(nn.Module):
         self.singlora_A = nn.Parameter(a)
         self.register_buffer(STEP_KEY, torch.zeros((), dtype=torch.int64, device=base.weight.device))
         self._merge: Optional[tuple] = None  # (scale, copy of A) recorded at merge time
+        self.train(base.training)  # an adapter put into a model in eval mode stays in eval mode (no dropout)
 
     # ------------------------------------------------------------------------------------------ options and ramp
     @property

@@ -160,3 +160,4 @@ def test_dropout_applies_to_the_adapter_path_in_training_only():
     torch.testing.assert_close(layer(x).double(), reference(layer, x), rtol=1e-5, atol=1e-5)
     layer.train()
     assert not torch.equal(layer(x), layer(x))
+    assert not SingLoRALinear(nn.Linear(4, 4).eval(), SingLoRAOptions(2)).training  # takes the wrapped layer's mode
