@@ -34,7 +34,7 @@ public static class QuickstartApp
         FineTuneSetup setup;
         double lr;
         int logEvery;
-        string outDir, deviceName;
+        string outDir, deviceName, basePath, adaptersPath;
         double tolerance;
         int threads;
         Func<SingLoRAOptions, SingLoRAOptions> adapterOptions;
@@ -47,6 +47,8 @@ public static class QuickstartApp
             deviceName = cl.String("device", "cpu", "cpu or cuda (falls back to the CPU with a message when CUDA is unavailable)");
             tolerance = cl.Double("merge-tolerance", 1e-4, "largest allowed |merged - unmerged| logit difference");
             threads = cl.Int("threads", 0, "torch CPU threads (0: TorchSharp's default, one per core)");
+            basePath = cl.String("base", "", "load the pre-trained model from this .safetensors file (an earlier run's base.safetensors) instead of pre-training");
+            adaptersPath = cl.String("adapters", "", "start from the adapters in this folder (written by SaveAdapters or python/train_ddp.py) instead of fresh ones");
             // The [SingLoRA] attribute of AdaptedAttention declares the defaults; these options change them at run time.
             int rank = cl.Int("rank", 8, "SingLoRA rank r on q, k, v");
             double alpha = cl.Double("alpha", 16, "SingLoRA alpha (scale alpha / r)");
@@ -80,9 +82,33 @@ public static class QuickstartApp
         console.MarkupLineInterpolated($"Fine-tuning task:  {setup.FineTuneTask}");
         console.WriteLine();
 
-        // 1. Pre-train a plain model (every weight trainable) on the first task.
-        var (pretrained, pretrainLosses) = WithProgress(console, "pre-train", setup.PretrainSteps, logEvery, onLog => setup.Pretrain(device, onLog, logEvery));
+        // 1. Pre-train a plain model (every weight trainable) on the first task, or load one; save it for other engines (python/).
+        TinyTransformer pretrained;
+        float[] pretrainLosses = Array.Empty<float>();
+        string checkpointPath = Path.Combine(outDir, "base.safetensors");
+        if (basePath.Length == 0)
+        {
+            (pretrained, pretrainLosses) = WithProgress(console, "pre-train", setup.PretrainSteps, logEvery, onLog => setup.Pretrain(device, onLog, logEvery));
+        }
+        else
+        {
+            pretrained = TinyTransformer.Plain(setup.Model);
+            try
+            {
+                pretrained.LoadSafeTensors(basePath);
+            }
+            catch (Exception e) when (e is IOException or SafeTensorsFormatException or ArgumentException or InvalidOperationException or System.Runtime.InteropServices.ExternalException)
+            {
+                // LibTorch's shape errors carry its C++ stack after the first line.
+                console.MarkupLineInterpolated($"[red]Cannot load the pre-trained model from {basePath}: {e.Message.Split('\n')[0]}[/] (give the model sizes it was saved with)");
+                return 1;
+            }
+            pretrained.to(device);
+            checkpointPath = basePath;
+            console.MarkupLineInterpolated($"Pre-trained model loaded from [bold]{basePath}[/]");
+        }
         var checkpoint = Trainer.Snapshot(pretrained);
+        if (basePath.Length == 0) SafeTensors.Save(checkpointPath, checkpoint);
         var (evalPreX, evalPreY) = setup.EvalSet(setup.PretrainTask, device);
         var (evalX, evalY) = setup.EvalSet(setup.FineTuneTask, device);
         var pretrainedOnA = Trainer.Evaluate(pretrained, evalPreX, evalPreY);
@@ -95,6 +121,20 @@ public static class QuickstartApp
             model = new TinyTransformer(setup.Model, c => new AdaptedAttention(c));
         Trainer.LoadPretrained(model, checkpoint);
         model.to(device);
+        if (adaptersPath.Length > 0)
+        {
+            try
+            {
+                model.LoadAdapters(adaptersPath);
+            }
+            catch (AdapterLoadException e)
+            {
+                console.MarkupLineInterpolated($"[red]{e.Message}[/]");
+                return 1;
+            }
+            if (model.GetAdapters().Any(a => a.Adapter.IsMerged)) model.UnmergeAdapters(); // fine-tuning and the merge check start unmerged
+            console.MarkupLineInterpolated($"Adapters loaded from [bold]{adaptersPath}[/] (ramp step {model.GetAdapters()[0].Adapter.RampStep})");
+        }
         model.FreezeAllButAdapters();
         var summary = model.TrainableParameters();
         long loraSameRank = model.GetAdapters().Sum(a => (a.Adapter.InFeatures + a.Adapter.OutFeatures) * a.Adapter.Rank);
@@ -141,7 +181,7 @@ public static class QuickstartApp
 
         // 5. Save the adapters (A and the step counter of each target, with the options), reload them into a fresh copy of the pre-trained model, compare.
         var (adapterPath, adapterBytes, reloadDiff) = SaveAndReload(model, setup, adapterOptions, checkpoint, outDir, evalX, device);
-        console.MarkupLineInterpolated($"Adapters saved to [bold]{adapterPath}[/] ({adapterBytes:N0} bytes); reloaded into a fresh model: max logit difference {reloadDiff:0.0e+0}");
+        console.MarkupLineInterpolated($"Adapters saved to [bold]{adapterPath}[/] ({adapterBytes:N0} bytes; the pre-trained model {checkpointPath} has {new FileInfo(checkpointPath).Length:N0}); reloaded into a fresh model: max logit difference {reloadDiff:0.0e+0}");
 
         // 6. The loss curve.
         var png = Path.Combine(outDir, "loss-curve.png");
