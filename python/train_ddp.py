@@ -47,7 +47,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--global-batch", type=int, default=64, help="rows per optimizer step, over all processes")
     p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per process and optimizer step")
     p.add_argument("--lr", type=float, default=1e-2, help="AdamW learning rate")
-    p.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (0, as TorchSharp's AdamW default)")
     p.add_argument("--seed", type=int, default=0, help="seed for dropout (each process adds its rank)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA when available")
     p.add_argument("--log-every", type=int, default=10, help="steps between loss lines (0: none)")

@@ -149,7 +149,7 @@ public static class QuickstartApp
 
         var before = Trainer.Evaluate(model, evalX, evalY);
         var beforeOnA = Trainer.Evaluate(model, evalPreX, evalPreY);
-        console.MarkupLineInterpolated($"Before fine-tuning: accuracy on the fine-tuning task [bold]{before.Accuracy:P1}[/] (loss {before.Loss:0.000}); on the pre-training task {beforeOnA.Accuracy:P1} (pre-trained model: {pretrainedOnA.Accuracy:P1})");
+        console.MarkupLineInterpolated($"{(adaptersPath.Length > 0 ? "With the loaded adapters" : "Before fine-tuning")}: accuracy on the fine-tuning task [bold]{before.Accuracy:P1}[/] (loss {before.Loss:0.000}); on the pre-training task {beforeOnA.Accuracy:P1} (pre-trained model: {pretrainedOnA.Accuracy:P1})");
 
         // 3. Fine-tune the adapters only. The ramp u(t) counts optimizer steps: advance it once per optimizer.step().
         using var optimizer = optim.AdamW(model.AdapterParameters(), lr: lr);
@@ -194,7 +194,8 @@ public static class QuickstartApp
             }, logY: true);
         console.MarkupLineInterpolated($"Loss curve: [bold]{png}[/]");
         console.MarkupLineInterpolated($"Done in {total.Elapsed.TotalSeconds:0.0} s. Reproduce with:");
-        console.WriteLine("  " + cl.EffectiveCommand());
+        // --base and --adapters are left out when not given (an empty value cannot be written unquoted).
+        console.WriteLine("  " + cl.EffectiveCommand(skip: new[] { ("base", basePath), ("adapters", adaptersPath) }.Where(o => o.Item2.Length == 0).Select(o => o.Item1)));
         checkpoint.Values.ToList().ForEach(t => t.Dispose());
         model.Dispose();
         return 0;

@@ -62,6 +62,7 @@ public class SampleSmokeTests
         var (console, text) = CaptureConsole();
         Assert.True(Quickstart.QuickstartApp.Run(TinyFineTune.Concat(new[] { "--out", first }).ToArray(), console) == 0, text.ToString());
         Assert.True(File.Exists(Path.Combine(first, "base.safetensors")), "the pre-trained model is saved for other engines");
+        Assert.DoesNotContain("--base", text.ToString()); // options not given stay out of the printed command
 
         // What the README's scale-out round trip does after torchrun: the saved base, the trained adapters, no training here.
         var second = TempDir();
@@ -72,6 +73,7 @@ public class SampleSmokeTests
         Assert.True(code == 0, output);
         Assert.Contains("Pre-trained model loaded from", output);
         Assert.Contains("(ramp step 3)", output);
+        Assert.Contains("With the loaded adapters: accuracy", output);
         Assert.Contains("agree", output);
         Assert.False(File.Exists(Path.Combine(second, "base.safetensors")), "a loaded base is not copied");
 
