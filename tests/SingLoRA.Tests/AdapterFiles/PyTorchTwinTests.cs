@@ -75,6 +75,7 @@ public class PyTorchTwinTests(ITestOutputHelper output)
 
             var stdout = PythonProcess.Run(output, new[] { Path.Combine(PythonProcess.TestScripts, "twin_check.py"), dir });
             Assert.Equal(9, stdout.Split('\n').Count(l => l.StartsWith("C# -> PyTorch", StringComparison.Ordinal)));
+            Assert.Equal(2, stdout.Split('\n').Count(l => l.Contains("byte-identical, config equal", StringComparison.Ordinal)));
 
             // PyTorch wrote folders of its own (step 9, A changed; unmerged and merged): C# loads them and computes PyTorch's outputs.
             foreach (var state in new[] { "unmerged", "merged" })

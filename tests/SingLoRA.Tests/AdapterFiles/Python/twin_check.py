@@ -2,6 +2,7 @@
 # folders SaveAdapters wrote (unmerged and merged, mid-ramp) and must compute the C# outputs; then it writes folders of
 # its own (step 9, a changed A; unmerged and merged) with its outputs, for the C# side to reproduce.
 # Usage: twin_check.py <work dir>. Prints every relative difference; exits 1 if one exceeds 1e-5.
+import json
 import sys
 
 import torch
@@ -48,8 +49,20 @@ def compare(what, model, expected_file):
             failures.append(f"{what} {name}: {rel:.2e}")
 
 
+def resave_matches(model, folder):
+    """Saving what was just loaded writes the same tensors file, byte for byte, and the same config but for the writer."""
+    singlora.save_adapters(model, f"{d}/{folder}_resaved")
+    same_bytes = open(f"{d}/{folder}/adapter_model.safetensors", "rb").read() == open(f"{d}/{folder}_resaved/adapter_model.safetensors", "rb").read()
+    configs = [{k: v for k, v in json.load(open(f"{d}/{f}/adapter_config.json")).items() if k not in ("library", "library_version")}
+               for f in (folder, f"{folder}_resaved")]
+    print(f"PyTorch re-saves {folder}: tensors file {'byte-identical' if same_bytes else 'DIFFERENT'}, config {'equal' if configs[0] == configs[1] else 'DIFFERENT'}")
+    if not (same_bytes and configs[0] == configs[1]):
+        failures.append(f"re-saving {folder}")
+
+
 model = fresh()
 singlora.attach_adapters(model, f"{d}/cs_unmerged")
+resave_matches(model, "cs_unmerged")
 assert [layer.ramp_step for _, layer in singlora.adapted_layers(model)] == [7, 7, 7]
 compare("unmerged, step 7", model, "cs_unmerged.safetensors")
 singlora.merge_adapters(model)
@@ -64,6 +77,7 @@ if not restored <= 1e-6:
 model = fresh()
 singlora.attach_adapters(model, f"{d}/cs_merged")
 assert all(layer.merged for _, layer in singlora.adapted_layers(model))
+resave_matches(model, "cs_merged")
 compare("saved merged in C#", model, "cs_merged.safetensors")
 
 # PyTorch's turn to write: unmerge, move the ramp and A, save both ways with the outputs.
