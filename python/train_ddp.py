@@ -126,7 +126,7 @@ def main(argv=None) -> None:
     ddp.train()
     for step in range(args.steps):
         batch = (torch.arange(args.global_batch) + step * args.global_batch) % rows
-        total = counted(targets[batch])  # the whole global batch's count: every process knows it, no communication
+        total = max(counted(targets[batch]), 1)  # the whole global batch's count: every process knows it, no communication
         mine = batch[rank * per_rank:(rank + 1) * per_rank]
         optimizer.zero_grad(set_to_none=True)
         step_loss = torch.zeros((), device=device)

@@ -9,7 +9,7 @@ import json
 import math
 import os
 import re
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 from torch import nn
@@ -18,7 +18,7 @@ from . import __version__
 from .atomic import write_atomic
 from .layer import ADAPTER_KEY, INITS, SCALINGS, STEP_KEY, SingLoRALinear, SingLoRAOptions
 from .model import adapted_layers, replace_module, unwrap
-from .safetensors import DTYPES, SafeTensorsFormatError, dtype_name, read_bytes, write
+from .safetensors import SafeTensorsFormatError, dtype_name, read_bytes, write
 
 WEIGHTS_FILE = "adapter_model.safetensors"
 CONFIG_FILE = "adapter_config.json"

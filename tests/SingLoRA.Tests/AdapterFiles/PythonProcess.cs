@@ -47,15 +47,16 @@ internal static class PythonProcess
     public static string Package => Path.Combine(RepoRoot(), "python");
 
     /// <summary>
-    /// Runs <c>/usr/bin/python3 args...</c>, writes its output to the test log and returns it; fails the test (with the
-    /// output) on a non-zero exit code or after <paramref name="timeoutSeconds"/>.
+    /// Runs <c>/usr/bin/python3 args...</c> (with <paramref name="environment"/> added), writes its output to the test log
+    /// and returns it; fails the test (with the output) on a non-zero exit code or after <paramref name="timeoutSeconds"/>.
     /// </summary>
-    public static string Run(ITestOutputHelper output, IEnumerable<string> args, int timeoutSeconds = 180)
+    public static string Run(ITestOutputHelper output, IEnumerable<string> args, int timeoutSeconds = 180, IReadOnlyDictionary<string, string>? environment = null)
     {
         var info = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment["PYTHONPATH"] = Package;
         info.Environment["PYTHONDONTWRITEBYTECODE"] = "1";
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) info.Environment[name] = value;
         using var process = Process.Start(info)!;
         var stderr = process.StandardError.ReadToEndAsync();
         string stdout = process.StandardOutput.ReadToEnd();
