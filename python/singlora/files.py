@@ -18,7 +18,7 @@ from . import __version__
 from .atomic import write_atomic
 from .layer import ADAPTER_KEY, INITS, SCALINGS, STEP_KEY, SingLoRALinear, SingLoRAOptions
 from .model import adapted_layers, replace_module, unwrap
-from .safetensors import SafeTensorsFormatError, dtype_name, read_bytes, write
+from .safetensors import SafeTensorsFormatError, dtype_name, read_bytes, reject_duplicate_keys, write
 
 WEIGHTS_FILE = "adapter_model.safetensors"
 CONFIG_FILE = "adapter_config.json"
@@ -159,15 +159,6 @@ def _check_fields(obj: dict, spec: Dict[str, str], required, where: str, problem
             problems.append(f"{where}: '{field}' is {json.dumps(value)}; expected {_CHECKS[kind][1]}.")
 
 
-def _no_duplicate_keys(pairs):
-    seen = {}
-    for key, value in pairs:
-        if key in seen:
-            raise ValueError(f"the key '{key}' appears twice in one object")
-        seen[key] = value
-    return seen
-
-
 def read_config(directory: str) -> dict:
     """Reads and validates ``directory/adapter_config.json`` without touching any model; raises :class:`AdapterLoadError`."""
     path = os.path.join(directory, CONFIG_FILE)
@@ -175,7 +166,8 @@ def read_config(directory: str) -> dict:
         raise AdapterLoadError(directory, [f"{CONFIG_FILE} not found in '{directory}'."])
     try:
         with open(path, "rb") as f:
-            config = json.loads(f.read().decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
+            config = json.loads(f.read().decode("utf-8"),
+                                object_pairs_hook=reject_duplicate_keys(lambda key: ValueError(f"the key '{key}' appears twice in one object")))
     except (UnicodeDecodeError, ValueError) as e:
         raise AdapterLoadError(directory, [f"{CONFIG_FILE} is not a valid adapter config: {e}."]) from e
     if not isinstance(config, dict):

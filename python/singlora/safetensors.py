@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Dict, IO, Iterable, Mapping, Optional, Tuple
+from typing import Callable, Dict, IO, Iterable, Mapping, Optional, Tuple
 
 import torch
 
@@ -77,12 +77,13 @@ def write(stream: IO[bytes], tensors: Iterable[Tuple[str, torch.Tensor]], metada
             stream.write(_tensor_bytes(tensor))
 
 
-def _no_duplicates(what: str):
+def reject_duplicate_keys(error: Callable[[str], Exception]):
+    """A ``json.loads`` ``object_pairs_hook`` that raises ``error(key)`` when an object names a key twice."""
     def hook(pairs):
         seen = {}
         for key, value in pairs:
             if key in seen:
-                raise SafeTensorsFormatError(f"{what} is corrupt: the header names '{key}' twice.")
+                raise error(key)
             seen[key] = value
         return seen
     return hook
@@ -107,7 +108,8 @@ def read_bytes(raw: bytes, what: str = "the data") -> Tuple[Dict[str, torch.Tens
     except UnicodeDecodeError as e:
         raise SafeTensorsFormatError(f"{what} is corrupt: its header is not valid UTF-8.") from e
     try:
-        header = json.loads(text, object_pairs_hook=_no_duplicates(what))
+        header = json.loads(text, object_pairs_hook=reject_duplicate_keys(
+            lambda key: SafeTensorsFormatError(f"{what} is corrupt: the header names '{key}' twice.")))
     except json.JSONDecodeError as e:
         raise SafeTensorsFormatError(f"{what} is corrupt: its header is not valid JSON ({e}).") from e
     if not isinstance(header, dict):

@@ -210,3 +210,11 @@ def test_temporary_files_left_by_a_crash_are_ignored(tmp_path):
     singlora.save_adapters(adapted(), str(tmp_path))
     (tmp_path / ".singlora-tmp-adapter_config.json.0123").write_text("{")
     singlora.attach_adapters(plain(), str(tmp_path))
+
+
+def test_a_config_that_names_a_key_twice_is_refused(tmp_path):
+    singlora.save_adapters(adapted(), str(tmp_path))
+    path = tmp_path / CONFIG_FILE
+    path.write_text(path.read_text().replace('"method": "singlora",', '"method": "singlora", "method": "lora",', 1))
+    with pytest.raises(AdapterLoadError, match="the key 'method' appears twice in one object"):
+        singlora.read_config(str(tmp_path))
