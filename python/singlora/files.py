@@ -16,7 +16,7 @@ from torch import nn
 
 from . import __version__
 from .atomic import write_atomic
-from .layer import ADAPTER_KEY, INITS, SCALINGS, STEP_KEY, SingLoRALinear, SingLoRAOptions
+from .layer import ADAPTER_KEY, INITS, SCALINGS, STEP_KEY, SingLoRALinear, SingLoRAOptions, is_int, is_number
 from .model import adapted_layers, replace_module, unwrap
 from .safetensors import SafeTensorsFormatError, dtype_name, read_bytes, reject_duplicate_keys, write
 
@@ -107,23 +107,19 @@ def _describe(path: str, layer: SingLoRALinear) -> dict:
 
 # ------------------------------------------------------------------------------------------------------------ config
 
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+def _finite(v) -> bool:
+    return is_number(v) and math.isfinite(v)
 
 
 # Every field the format defines (docs/adapter-format.md): a check and what it expects. Unknown fields are ignored (the
 # format may gain fields); known ones are checked strictly.
 _CHECKS = {
     "string": (lambda v: isinstance(v, str), "a string"),
-    "int>=0": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    "int>=1": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "positive": (lambda v: _is_number(v) and v > 0, "a finite positive number"),
-    "dropout": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "finite": (lambda v: _is_number(v), "a finite number"),
+    "int>=0": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    "int>=1": (lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+    "positive": (lambda v: _finite(v) and v > 0, "a finite positive number"),
+    "dropout": (lambda v: _finite(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "finite": (_finite, "a finite number"),
     "bool": (lambda v: isinstance(v, bool), "true or false"),
     "scaling": (lambda v: v in SCALINGS, " or ".join(SCALINGS)),
     "init": (lambda v: v in INITS, " or ".join(INITS)),
@@ -134,7 +130,7 @@ _CHECKS = {
     "paths": (lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v), "a list of strings"),
     "list": (lambda v: isinstance(v, list), "a list"),
     "sha256": (lambda v: isinstance(v, str) and re.fullmatch("[0-9a-fA-F]{64}", v) is not None, "64 hexadecimal digits"),
-    "tensors": (lambda v: isinstance(v, dict) and all(isinstance(s, list) and all(_is_int(d) and d >= 0 for d in s) for s in v.values()),
+    "tensors": (lambda v: isinstance(v, dict) and all(isinstance(s, list) and all(is_int(d) and d >= 0 for d in s) for s in v.values()),
                 "an object of tensor name to shape"),
 }
 _TOP = {"format": "string", "format_version": "int>=0", "method": "method", "library": "string", "library_version": "string",
@@ -168,7 +164,7 @@ def read_config(directory: str) -> dict:
         with open(path, "rb") as f:
             config = json.loads(f.read().decode("utf-8"),
                                 object_pairs_hook=reject_duplicate_keys(lambda key: ValueError(f"the key '{key}' appears twice in one object")))
-    except (UnicodeDecodeError, ValueError) as e:
+    except ValueError as e:  # also bad UTF-8 and a repeated key
         raise AdapterLoadError(directory, [f"{CONFIG_FILE} is not a valid adapter config: {e}."]) from e
     if not isinstance(config, dict):
         raise AdapterLoadError(directory, [f"{CONFIG_FILE} is not a JSON object."])

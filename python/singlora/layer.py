@@ -35,13 +35,13 @@ class SingLoRAOptions:
 
     def validate(self) -> "SingLoRAOptions":
         """Raises ``ValueError`` naming the first invalid value and the valid range; returns ``self``."""
-        if not _is_int(self.rank) or self.rank < 1:
+        if not is_int(self.rank) or self.rank < 1:
             raise ValueError(f"rank must be an integer of at least 1, but was {self.rank!r}. Typical ranks are 4 to 64.")
-        if not _is_number(self.alpha) or not math.isfinite(self.alpha) or self.alpha <= 0:
+        if not is_number(self.alpha) or not math.isfinite(self.alpha) or self.alpha <= 0:
             raise ValueError(f"alpha must be a finite positive number, but was {self.alpha!r}. A common choice is 16 or twice the rank.")
-        if not _is_int(self.ramp_steps) or self.ramp_steps < 0:
+        if not is_int(self.ramp_steps) or self.ramp_steps < 0:
             raise ValueError(f"ramp_steps must be 0 (no ramp) or a positive number of optimizer steps, but was {self.ramp_steps!r}.")
-        if not _is_number(self.dropout) or not 0 <= self.dropout < 1:
+        if not is_number(self.dropout) or not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), but was {self.dropout!r}. Use 0 to turn dropout off.")
         if self.scaling not in SCALINGS:
             raise ValueError(f"scaling must be one of {', '.join(SCALINGS)}, but was {self.scaling!r}.")
@@ -55,11 +55,12 @@ class SingLoRAOptions:
         return self.alpha / (math.sqrt(self.rank) if self.scaling == "alpha_over_sqrt_rank" else self.rank)
 
 
-def _is_int(value) -> bool:
+def is_int(value) -> bool:
+    """An int that is not a bool (JSON's true/false read as Python bools, which are ints)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value) -> bool:
+def is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -134,7 +135,7 @@ class SingLoRALinear(nn.Module):
             self.singlora_step.add_(1)
 
     def set_ramp_step(self, step: int) -> None:
-        if not _is_int(step) or step < 0:
+        if not is_int(step) or step < 0:
             raise ValueError(f"The ramp step counts optimizer steps and cannot be negative (got {step!r}). Use 0 to restart the ramp.")
         with torch.no_grad():
             self.singlora_step.fill_(step)

@@ -101,6 +101,7 @@ public static class QuickstartApp
             {
                 // LibTorch's shape errors carry its C++ stack after the first line.
                 console.MarkupLineInterpolated($"[red]Cannot load the pre-trained model from {basePath}: {e.Message.Split('\n')[0]}[/] (give the model sizes it was saved with)");
+                pretrained.Dispose();
                 return 1;
             }
             pretrained.to(device);
