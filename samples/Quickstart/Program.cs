@@ -38,7 +38,7 @@ public static class QuickstartApp
         FineTuneSetup setup;
         double lr;
         int logEvery;
-        string outDir, deviceName;
+        string outDir, deviceName, basePath, adaptersPath;
         double tolerance;
         int threads;
         Func<SingLoRAOptions, SingLoRAOptions> adapterOptions;
@@ -51,6 +51,8 @@ public static class QuickstartApp
             deviceName = cl.String("device", "cpu", "cpu or cuda (falls back to the CPU with a message when CUDA is unavailable)");
             tolerance = cl.Double("merge-tolerance", 1e-4, "largest allowed |merged - unmerged| logit difference");
             threads = cl.Int("threads", 0, "torch CPU threads (0: TorchSharp's default, one per core)");
+            basePath = cl.String("base", "", "load the pre-trained model from this .safetensors file (an earlier run's base.safetensors) instead of pre-training");
+            adaptersPath = cl.String("adapters", "", "start from the adapters in this folder (written by SaveAdapters or python/train_ddp.py) instead of fresh ones");
             // The [SingLoRA] attribute of AdaptedAttention declares the defaults; these options change them at run time.
             int rank = cl.Int("rank", 8, "SingLoRA rank r on q, k, v");
             double alpha = cl.Double("alpha", 16, "SingLoRA alpha (scale alpha / r)");
@@ -84,9 +86,34 @@ public static class QuickstartApp
         console.MarkupLineInterpolated($"Fine-tuning task:  {setup.FineTuneTask}");
         console.WriteLine();
 
-        // 1. Pre-train a plain model (every weight trainable) on the first task.
-        var (pretrained, pretrainLosses) = WithProgress(console, "pre-train", setup.PretrainSteps, logEvery, onLog => setup.Pretrain(device, onLog, logEvery));
+        // 1. Pre-train a plain model (every weight trainable) on the first task, or load one; save it for other engines (python/).
+        TinyTransformer pretrained;
+        float[] pretrainLosses = Array.Empty<float>();
+        string checkpointPath = Path.Combine(outDir, "base.safetensors");
+        if (basePath.Length == 0)
+        {
+            (pretrained, pretrainLosses) = WithProgress(console, "pre-train", setup.PretrainSteps, logEvery, onLog => setup.Pretrain(device, onLog, logEvery));
+        }
+        else
+        {
+            pretrained = TinyTransformer.Plain(setup.Model);
+            try
+            {
+                pretrained.LoadSafeTensors(basePath);
+            }
+            catch (Exception e) when (e is IOException or SafeTensorsFormatException or ArgumentException or InvalidOperationException or System.Runtime.InteropServices.ExternalException)
+            {
+                // LibTorch's shape errors carry its C++ stack after the first line.
+                console.MarkupLineInterpolated($"[red]Cannot load the pre-trained model from {basePath}: {e.Message.Split('\n')[0]}[/] (give the model sizes it was saved with)");
+                pretrained.Dispose();
+                return 1;
+            }
+            pretrained.to(device);
+            checkpointPath = basePath;
+            console.MarkupLineInterpolated($"Pre-trained model loaded from [bold]{basePath}[/]");
+        }
         var checkpoint = Trainer.Snapshot(pretrained);
+        if (basePath.Length == 0) SafeTensors.Save(checkpointPath, checkpoint);
         var (evalPreX, evalPreY) = setup.EvalSet(setup.PretrainTask, device);
         var (evalX, evalY) = setup.EvalSet(setup.FineTuneTask, device);
         var pretrainedOnA = Trainer.Evaluate(pretrained, evalPreX, evalPreY);
@@ -99,6 +126,20 @@ public static class QuickstartApp
             model = new TinyTransformer(setup.Model, c => new AdaptedAttention(c));
         Trainer.LoadPretrained(model, checkpoint);
         model.to(device);
+        if (adaptersPath.Length > 0)
+        {
+            try
+            {
+                model.LoadAdapters(adaptersPath);
+            }
+            catch (AdapterLoadException e)
+            {
+                console.MarkupLineInterpolated($"[red]{e.Message}[/]");
+                return 1;
+            }
+            if (model.GetAdapters().Any(a => a.Adapter.IsMerged)) model.UnmergeAdapters(); // fine-tuning and the merge check start unmerged
+            console.MarkupLineInterpolated($"Adapters loaded from [bold]{adaptersPath}[/] (ramp step {model.GetAdapters()[0].Adapter.RampStep})");
+        }
         model.FreezeAllButAdapters();
         var summary = model.TrainableParameters();
         long loraSameRank = model.GetAdapters().Sum(a => (a.Adapter.InFeatures + a.Adapter.OutFeatures) * a.Adapter.Rank);
@@ -113,7 +154,7 @@ public static class QuickstartApp
 
         var before = Trainer.Evaluate(model, evalX, evalY);
         var beforeOnA = Trainer.Evaluate(model, evalPreX, evalPreY);
-        console.MarkupLineInterpolated($"Before fine-tuning: accuracy on the fine-tuning task [bold]{before.Accuracy:P1}[/] (loss {before.Loss:0.000}); on the pre-training task {beforeOnA.Accuracy:P1} (pre-trained model: {pretrainedOnA.Accuracy:P1})");
+        console.MarkupLineInterpolated($"{(adaptersPath.Length > 0 ? "With the loaded adapters" : "Before fine-tuning")}: accuracy on the fine-tuning task [bold]{before.Accuracy:P1}[/] (loss {before.Loss:0.000}); on the pre-training task {beforeOnA.Accuracy:P1} (pre-trained model: {pretrainedOnA.Accuracy:P1})");
 
         // 3. Fine-tune the adapters only. The ramp u(t) counts optimizer steps: advance it once per optimizer.step().
         using var optimizer = optim.AdamW(model.AdapterParameters(), lr: lr);
@@ -145,7 +186,7 @@ public static class QuickstartApp
 
         // 5. Save the adapters (A and the step counter of each target, with the options), reload them into a fresh copy of the pre-trained model, compare.
         var (adapterPath, adapterBytes, reloadDiff) = SaveAndReload(model, setup, adapterOptions, checkpoint, outDir, evalX, device);
-        console.MarkupLineInterpolated($"Adapters saved to [bold]{adapterPath}[/] ({adapterBytes:N0} bytes); reloaded into a fresh model: max logit difference {reloadDiff:0.0e+0}");
+        console.MarkupLineInterpolated($"Adapters saved to [bold]{adapterPath}[/] ({adapterBytes:N0} bytes; the pre-trained model {checkpointPath} has {new FileInfo(checkpointPath).Length:N0}); reloaded into a fresh model: max logit difference {reloadDiff:0.0e+0}");
 
         // 6. The loss curve.
         var png = Path.Combine(outDir, "loss-curve.png");
@@ -158,7 +199,8 @@ public static class QuickstartApp
             }, logY: true);
         console.MarkupLineInterpolated($"Loss curve: [bold]{png}[/]");
         console.MarkupLineInterpolated($"Done in {total.Elapsed.TotalSeconds:0.0} s. Reproduce with:");
-        console.WriteLine("  " + cl.EffectiveCommand());
+        // --base and --adapters are left out when not given (an empty value cannot be written unquoted).
+        console.WriteLine("  " + cl.EffectiveCommand(skip: new[] { ("base", basePath), ("adapters", adaptersPath) }.Where(o => o.Item2.Length == 0).Select(o => o.Item1)));
         checkpoint.Values.ToList().ForEach(t => t.Dispose());
         model.Dispose();
         return 0;

@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using System.Text.RegularExpressions;
@@ -11,28 +10,6 @@ using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace SingLoRA.Tests.AdapterFiles;
-
-/// <summary>Runs only where <c>/usr/bin/python3</c> can import torch (Debian: <c>apt-get install python3-torch</c>); skipped elsewhere.</summary>
-public sealed class PythonTorchFactAttribute : FactAttribute
-{
-    private static readonly Lazy<bool> s_available = new(() =>
-    {
-        try
-        {
-            using var p = Process.Start(new ProcessStartInfo("/usr/bin/python3", "-c \"import torch\"") { RedirectStandardError = true, RedirectStandardOutput = true })!;
-            return p.WaitForExit(60_000) && p.ExitCode == 0;
-        }
-        catch (Exception)
-        {
-            return false;
-        }
-    });
-
-    public PythonTorchFactAttribute()
-    {
-        if (!s_available.Value) Skip = "needs /usr/bin/python3 with torch (apt-get install python3-torch)";
-    }
-}
 
 /// <summary>The Python snippet of docs/adapter-format.md, run in PyTorch, reproduces SingLoRA.Gen's merged export.</summary>
 public class PythonSnippetTests(ITestOutputHelper output)
@@ -61,33 +38,19 @@ public class PythonSnippetTests(ITestOutputHelper output)
 
             // The snippet exactly as documented; safetensors' load_file is replaced by a small stand-in, as the wheel is
             // not installable from Debian's packages.
-            var doc = File.ReadAllText(Path.Combine(RepoRoot(), "docs", "adapter-format.md"));
+            var doc = File.ReadAllText(Path.Combine(PythonProcess.RepoRoot(), "docs", "adapter-format.md"));
             File.WriteAllText(Path.Combine(dir, "snippet.py"), Regex.Match(doc, "```python\n(.*?)```", RegexOptions.Singleline).Groups[1].Value);
-            var python = Path.Combine(AppContext.BaseDirectory, "AdapterFiles", "Python");
+            var python = PythonProcess.TestScripts;
             Directory.CreateDirectory(Path.Combine(dir, "safetensors"));
             File.WriteAllText(Path.Combine(dir, "safetensors", "__init__.py"), "");
             File.Copy(Path.Combine(python, "safetensors_torch_standin.py"), Path.Combine(dir, "safetensors", "torch.py"));
 
-            var info = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
-            info.ArgumentList.Add(Path.Combine(python, "check_snippet.py"));
-            info.ArgumentList.Add(dir);
-            using var process = Process.Start(info)!;
-            string stdout = process.StandardOutput.ReadToEnd(), stderr = process.StandardError.ReadToEnd();
-            Assert.True(process.WaitForExit(120_000), "python timed out");
-            output.WriteLine(stdout);
-            Assert.True(process.ExitCode == 0, stdout + stderr);
+            var stdout = PythonProcess.Run(output, new[] { Path.Combine(python, "check_snippet.py"), dir });
             Assert.Contains("max |python - SaveMerged|", stdout);
         }
         finally
         {
             Directory.Delete(dir, recursive: true);
         }
-    }
-
-    private static string RepoRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "SingLoRA.Gen.sln"))) return d.FullName;
-        throw new InvalidOperationException("SingLoRA.Gen.sln not found above " + AppContext.BaseDirectory);
     }
 }

@@ -56,6 +56,35 @@ public class SampleSmokeTests
     }
 
     [Fact]
+    public void Quickstart_serves_a_saved_base_and_adapter_folder_without_training()
+    {
+        var first = TempDir();
+        var (console, text) = CaptureConsole();
+        Assert.True(Quickstart.QuickstartApp.Run(TinyFineTune.Concat(new[] { "--out", first }).ToArray(), console) == 0, text.ToString());
+        Assert.True(File.Exists(Path.Combine(first, "base.safetensors")), "the pre-trained model is saved for other engines");
+        Assert.DoesNotContain("--base", text.ToString()); // options not given stay out of the printed command
+
+        // What the README's scale-out round trip does after torchrun: the saved base, the trained adapters, no training here.
+        var second = TempDir();
+        (console, text) = CaptureConsole();
+        int code = Quickstart.QuickstartApp.Run(new[] { "--base", Path.Combine(first, "base.safetensors"), "--adapters", Path.Combine(first, "adapter"),
+            "--steps", "0", "--eval-size", "16", "--out", second }, console);
+        var output = text.ToString();
+        Assert.True(code == 0, output);
+        Assert.Contains("Pre-trained model loaded from", output);
+        Assert.Contains("(ramp step 3)", output);
+        Assert.Contains("With the loaded adapters: accuracy", output);
+        Assert.Contains("agree", output);
+        Assert.False(File.Exists(Path.Combine(second, "base.safetensors")), "a loaded base is not copied");
+
+        (console, text) = CaptureConsole();
+        Assert.Equal(1, Quickstart.QuickstartApp.Run(new[] { "--base", Path.Combine(first, "base.safetensors"), "--d-model", "32", "--steps", "0", "--out", second }, console));
+        Assert.Contains("Cannot load the pre-trained model", text.ToString());
+        Directory.Delete(first, recursive: true);
+        Directory.Delete(second, recursive: true);
+    }
+
+    [Fact]
     public void Quickstart_adapter_options_change_the_attributes_defaults()
     {
         var dir = TempDir();

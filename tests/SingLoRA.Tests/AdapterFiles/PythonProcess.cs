@@ -1,0 +1,73 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace SingLoRA.Tests.AdapterFiles;
+
+/// <summary>Runs only where <c>/usr/bin/python3</c> can import torch (Debian: <c>apt-get install python3-torch</c>); skipped elsewhere.</summary>
+public sealed class PythonTorchFactAttribute : FactAttribute
+{
+    private static readonly Lazy<bool> s_available = new(() =>
+    {
+        try
+        {
+            using var p = Process.Start(new ProcessStartInfo("/usr/bin/python3", "-c \"import torch\"") { RedirectStandardError = true, RedirectStandardOutput = true })!;
+            return p.WaitForExit(60_000) && p.ExitCode == 0;
+        }
+        catch (Exception)
+        {
+            return false;
+        }
+    });
+
+    public PythonTorchFactAttribute()
+    {
+        if (!s_available.Value) Skip = "needs /usr/bin/python3 with torch (apt-get install python3-torch)";
+    }
+}
+
+/// <summary>Runs <c>/usr/bin/python3</c> for the interop tests, with the repository's <c>python/</c> package importable.</summary>
+internal static class PythonProcess
+{
+    /// <summary>The repository root (the folder holding <c>SingLoRA.Gen.sln</c>).</summary>
+    public static string RepoRoot()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "SingLoRA.Gen.sln"))) return d.FullName;
+        throw new InvalidOperationException("SingLoRA.Gen.sln not found above " + AppContext.BaseDirectory);
+    }
+
+    /// <summary>The test scripts copied next to the test assembly (<c>AdapterFiles/Python</c>).</summary>
+    public static string TestScripts => Path.Combine(AppContext.BaseDirectory, "AdapterFiles", "Python");
+
+    /// <summary>The repository's Python package folder (<c>python/</c>: <c>singlora</c>, <c>train_ddp.py</c>, ...).</summary>
+    public static string Package => Path.Combine(RepoRoot(), "python");
+
+    /// <summary>
+    /// Runs <c>/usr/bin/python3 args...</c> (with <paramref name="environment"/> added), writes its output to the test log
+    /// and returns it; fails the test (with the output) on a non-zero exit code or after <paramref name="timeoutSeconds"/>.
+    /// </summary>
+    public static string Run(ITestOutputHelper output, IEnumerable<string> args, int timeoutSeconds = 180, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var info = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) info.ArgumentList.Add(a);
+        info.Environment["PYTHONPATH"] = Package;
+        info.Environment["PYTHONDONTWRITEBYTECODE"] = "1";
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) info.Environment[name] = value;
+        using var process = Process.Start(info)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        string stdout = process.StandardOutput.ReadToEnd();
+        if (!process.WaitForExit(timeoutSeconds * 1000))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"python {string.Join(' ', info.ArgumentList)} ran longer than {timeoutSeconds} s.\n{stdout}");
+        }
+        string all = stdout + stderr.Result;
+        output.WriteLine(all);
+        Assert.True(process.ExitCode == 0, $"python {string.Join(' ', info.ArgumentList)} exited with {process.ExitCode}:\n{all}");
+        return all;
+    }
+}
