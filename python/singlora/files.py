@@ -9,7 +9,7 @@ import json
 import math
 import os
 import re
-from typing import Dict, List, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -47,10 +47,11 @@ def _display(path: str) -> str:
 
 # ------------------------------------------------------------------------------------------------------------ save
 
-def save_adapters(model: nn.Module, directory: str) -> dict:
+def save_adapters(model: nn.Module, directory: str, modules_to_save: Sequence[str] = ()) -> dict:
     """Saves every SingLoRA layer's ``A`` and step (not the base weights) to ``directory/adapter_model.safetensors`` and
     its options, ramp step and merge state to ``directory/adapter_config.json``, both atomically (tensors first).
-    A DDP-wrapped model is unwrapped. Returns the config that was written."""
+    ``modules_to_save`` names modules (a classification head) saved whole beside the adapters, as .NET's
+    ``SaveAdapters(dir, modulesToSave: ...)`` does. A DDP-wrapped model is unwrapped. Returns the config that was written."""
     layers = adapted_layers(model)
     if not layers:
         raise ValueError("The model has no SingLoRALinear layers; there is nothing to save.")
@@ -64,6 +65,10 @@ def save_adapters(model: nn.Module, directory: str) -> dict:
     for path, layer in layers:
         tensors += [(_key(path, ADAPTER_KEY), layer.singlora_A), (_key(path, STEP_KEY), layer.singlora_step)]
         targets.append(_describe(path, layer))
+    try:
+        tensors += list(_module_tensors(unwrap(model), layers, modules_to_save).items())
+    except ValueError as e:
+        raise ValueError(f"Cannot save modules_to_save: {e} Nothing was written.") from e
     buffer = io.BytesIO()
     write(buffer, tensors, {"format": "pt", "singlora_format": f"{FORMAT_NAME}/{FORMAT_VERSION}"})
     data = buffer.getvalue()
@@ -74,12 +79,13 @@ def save_adapters(model: nn.Module, directory: str) -> dict:
 
     config = {
         "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "method": "singlora",
-        "library": LIBRARY, "library_version": __version__,
+        "library": LIBRARY, "library_version": __version__, "adapter_name": "default",
         "r": shared("rank"), "alpha": shared("alpha"), "scaling": shared("scaling"), "ramp_steps": shared("ramp_steps"),
         "step": shared("step"), "init": shared("init"), "dropout": shared("dropout"),
         "merge_state": "merged" if all(t["merged"] for t in targets) else "partial" if any(t["merged"] for t in targets) else "unmerged",
         "target_modules": [t["path"] for t in targets],
         "targets": targets,
+        "modules_to_save": list(modules_to_save),
         "weights_file": WEIGHTS_FILE,
         "weights_sha256": hashlib.sha256(data).hexdigest(),
     }
@@ -95,7 +101,7 @@ def _describe(path: str, layer: SingLoRALinear) -> dict:
     o = layer.options
     target = {
         "path": path, "kind": "singlora", "in_features": layer.in_features, "out_features": layer.out_features,
-        "dtype": dtype_name(layer.weight.dtype), "rank": o.rank, "alpha": float(o.alpha), "scaling": o.scaling,
+        "dtype": dtype_name(layer.weight.dtype), "adapter_dtype": dtype_name(layer.singlora_A.dtype), "rank": o.rank, "alpha": float(o.alpha), "scaling": o.scaling,
         "ramp_steps": o.ramp_steps, "step": layer.ramp_step, "init": o.init, "dropout": float(o.dropout),
         "merged": layer.merged,
     }
@@ -136,9 +142,9 @@ _CHECKS = {
 _TOP = {"format": "string", "format_version": "int>=0", "method": "method", "library": "string", "library_version": "string",
         "r": "int>=1", "alpha": "positive", "scaling": "scaling", "ramp_steps": "int>=0", "step": "int>=0", "init": "init",
         "dropout": "dropout", "merge_state": "merge_state", "target_modules": "paths", "targets": "list",
-        "weights_file": "string", "weights_sha256": "sha256"}
+        "weights_file": "string", "weights_sha256": "sha256", "adapter_name": "string", "modules_to_save": "paths"}
 _TOP_REQUIRED = ("format", "format_version", "targets", "weights_sha256")
-_TARGET = {"path": "string", "kind": "kind", "in_features": "int>=1", "out_features": "int>=1", "dtype": "float_dtype",
+_TARGET = {"path": "string", "kind": "kind", "in_features": "int>=1", "out_features": "int>=1", "dtype": "float_dtype", "adapter_dtype": "float_dtype",
            "rank": "int>=1", "alpha": "positive", "scaling": "scaling", "ramp_steps": "int>=0", "step": "int>=0", "init": "init",
            "dropout": "dropout", "merged": "bool", "merged_scale": "finite", "tensors": "tensors"}
 _TARGET_REQUIRED = ("path", "kind", "in_features", "out_features", "dtype", "rank", "alpha", "scaling", "dropout", "merged", "tensors")
@@ -246,7 +252,24 @@ def _read_weights(directory: str, config: dict) -> Dict[str, torch.Tensor]:
         raise AdapterLoadError(directory, [str(e)]) from e
 
 
-def _validate(layers: List[Tuple[str, SingLoRALinear]], config: dict, tensors: Dict[str, torch.Tensor]) -> List[str]:
+def _module_tensors(model: nn.Module, layers: List[Tuple[str, SingLoRALinear]], paths: Sequence[str]) -> Dict[str, torch.Tensor]:
+    """The parameters and persistent buffers of each module to save, under their model keys (``head.weight``)."""
+    modules = dict(model.named_modules())
+    problems, result = [], {}
+    for path in dict.fromkeys(paths):
+        module = modules.get(path)
+        if module is None or path == "":
+            problems.append(f"'{path}' is not a module of the model (module paths look like 'head' or 'blocks.0.mlp').")
+        elif any(p == path or p.startswith(path + ".") for p, _ in layers):
+            problems.append(f"'{path}' holds adapted layers; save their adapters as adapters and name only the other modules.")
+        else:
+            result.update({_key(path, k): v for k, v in module.state_dict(keep_vars=True).items()})
+    if problems:
+        raise ValueError(" ".join(problems))
+    return result
+
+
+def _validate(layers: List[Tuple[str, SingLoRALinear]], config: dict, tensors: Dict[str, torch.Tensor], saved: Dict[str, torch.Tensor]) -> List[str]:
     problems: List[str] = []
     if not layers:
         problems.append("The model has no SingLoRALinear layers to load into (attach_adapters(model, dir) creates them from the config).")
@@ -261,7 +284,7 @@ def _validate(layers: List[Tuple[str, SingLoRALinear]], config: dict, tensors: D
         if path not in by_path:
             problems.append(f"Unexpected target: the config has {_display(path)} ({t['kind']}) but the model has no SingLoRA layer there.")
 
-    expected = {}
+    expected = dict(saved)
     for path, layer in layers:
         expected[_key(path, ADAPTER_KEY)] = layer.singlora_A
         expected[_key(path, STEP_KEY)] = layer.singlora_step
@@ -277,7 +300,7 @@ def _validate(layers: List[Tuple[str, SingLoRALinear]], config: dict, tensors: D
                             "(convert the model or the file; dtypes are not converted silently).")
     for key in tensors:
         if key not in expected:
-            problems.append(f"Unexpected tensor '{key}' (shape {list(tensors[key].shape)}): the model has no such adapter tensor.")
+            problems.append(f"Unexpected tensor '{key}' (shape {list(tensors[key].shape)}): the model has no such adapter tensor or saved module.")
 
     for path, layer in layers:
         t = targets.get(path)
@@ -287,6 +310,8 @@ def _validate(layers: List[Tuple[str, SingLoRALinear]], config: dict, tensors: D
         model_values = {"kind": "singlora", "in_features": layer.in_features, "out_features": layer.out_features,
                         "dtype": dtype_name(layer.weight.dtype), "rank": o.rank, "alpha": o.alpha, "scaling": o.scaling,
                         "ramp_steps": o.ramp_steps, "init": o.init, "dropout": o.dropout}
+        if "adapter_dtype" in t:   # absent from files written before it was recorded; the tensor's dtype is checked either way
+            model_values["adapter_dtype"] = dtype_name(layer.singlora_A.dtype)
         for field, value in model_values.items():
             if t.get(field) != value:
                 problems.append(f"Target {_display(path)}: {field} is {json.dumps(t.get(field))} in the config but {json.dumps(value)} in the model.")
@@ -311,7 +336,11 @@ def load_adapters(model: nn.Module, directory: str) -> dict:
     config = read_config(directory)
     tensors = _read_weights(directory, config)
     layers = adapted_layers(model)
-    problems = _validate(layers, config, tensors)
+    try:
+        saved = _module_tensors(unwrap(model), layers, config.get("modules_to_save", []))
+        problems = _validate(layers, config, tensors, saved)
+    except ValueError as e:
+        saved, problems = {}, [f"The config's modules_to_save do not fit the model: {e}"]
     if problems:
         raise AdapterLoadError(directory, problems)
 
@@ -325,6 +354,9 @@ def load_adapters(model: nn.Module, directory: str) -> dict:
                 backups += [(t, t.detach().clone()) for t in live]
                 layer.singlora_A.copy_(tensors[_key(path, ADAPTER_KEY)])
                 layer.singlora_step.copy_(tensors[_key(path, STEP_KEY)])
+            for key, live in saved.items():
+                backups.append((live, live.detach().clone()))
+                live.copy_(tensors[key])
         for path, layer in layers:
             if targets[path]["merged"]:
                 layer.merge_with_scale(targets[path]["merged_scale"])
@@ -365,7 +397,10 @@ def attach_adapters(model: nn.Module, directory: str) -> dict:
             problems.append(f"{where}: the model's layer is {module.out_features} x {module.in_features} {dtype_name(module.weight.dtype)}, "
                             f"the adapter was saved for {t['out_features']} x {t['in_features']} {t['dtype']}.")
         else:
-            plan.append((t["path"], module, SingLoRAOptions(t["rank"], float(t["alpha"]), t["ramp_steps"], float(t["dropout"]), t["scaling"], t["init"])))
+            # A's dtype as saved: the base's (same_as_base) or float32 on a 16-bit base (at_least_float32, the default).
+            same = t["dtype"] in ("BF16", "F16") and t.get("adapter_dtype", t["dtype"]) == t["dtype"]
+            precision = "same_as_base" if same else "at_least_float32"
+            plan.append((t["path"], module, SingLoRAOptions(t["rank"], float(t["alpha"]), t["ramp_steps"], float(t["dropout"]), t["scaling"], t["init"], precision)))
     if problems:
         raise AdapterLoadError(directory, problems)
 

@@ -19,6 +19,7 @@ ADAPTER_KEY = "singlora_A"
 STEP_KEY = "singlora_step"
 SCALINGS = ("alpha_over_rank", "alpha_over_sqrt_rank")
 INITS = ("kaiming_width", "kaiming_rank", "gaussian")
+PRECISIONS = ("at_least_float32", "same_as_base")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class SingLoRAOptions:
     dropout: float = 0.0
     scaling: str = "alpha_over_rank"
     init: str = "kaiming_width"
+    precision: str = "at_least_float32"  # A in float32 on a bf16/fp16 base (AdapterPrecision.AtLeastFloat32 in .NET)
 
     def validate(self) -> "SingLoRAOptions":
         """Raises ``ValueError`` naming the first invalid value and the valid range; returns ``self``."""
@@ -47,6 +49,8 @@ class SingLoRAOptions:
             raise ValueError(f"scaling must be one of {', '.join(SCALINGS)}, but was {self.scaling!r}.")
         if self.init not in INITS:
             raise ValueError(f"init must be one of {', '.join(INITS)}, but was {self.init!r}.")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, but was {self.precision!r}.")
         return self
 
     @property
@@ -62,6 +66,13 @@ def is_int(value) -> bool:
 
 def is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def adapter_dtype(base_dtype: torch.dtype, precision: str) -> torch.dtype:
+    """The dtype of ``A`` on a base of ``base_dtype``: float32 on a 16-bit base under ``at_least_float32``, else the base's."""
+    if precision == "at_least_float32" and base_dtype in (torch.bfloat16, torch.float16):
+        return torch.float32
+    return base_dtype
 
 
 def ramp_value(step: int, ramp_steps: int) -> float:
@@ -94,7 +105,7 @@ class SingLoRALinear(nn.Module):
             base.bias.requires_grad_(False)
         self.register_parameter("weight", base.weight)
         self.register_parameter("bias", base.bias)
-        a = torch.empty(self.width, options.rank, dtype=base.weight.dtype, device=base.weight.device)
+        a = torch.empty(self.width, options.rank, dtype=adapter_dtype(base.weight.dtype, options.precision), device=base.weight.device)
         initialize(a, options.init, self.width, options.rank)
         self.singlora_A = nn.Parameter(a)
         self.register_buffer(STEP_KEY, torch.zeros((), dtype=torch.int64, device=base.weight.device))
@@ -149,12 +160,14 @@ class SingLoRALinear(nn.Module):
             x = F.dropout(x, self.options.dropout, training=True)
         # Two thin products, (x A_in) A_outᵀ: O(N r (d_in + d_out)); ΔW is never built in a forward. u(t) is computed
         # on the buffer's device (no host synchronisation), in the same order of operations as the .NET layer.
-        h = x.matmul(self.singlora_A[: self.in_features])
+        a = self.singlora_A if self.singlora_A.dtype == x.dtype else self.singlora_A.to(x.dtype)  # a float32 master A on a 16-bit base
+        h = x.matmul(a[: self.in_features])
         if self.ramp_steps == 0:
             h = h * self.scale
-        else:
-            h = h * (self.singlora_step / self.ramp_steps).clamp(max=1.0).mul(self.scale)
-        return out + h.matmul(self.singlora_A[: self.out_features].t())
+        else:  # s·u(t) = min(t·s/T, s), in float64 for a float64 layer
+            t = self.singlora_step.to(torch.float64 if h.dtype == torch.float64 else torch.float32)
+            h = h * (t * (self.scale / self.ramp_steps)).clamp(max=self.scale)
+        return out + h.matmul(a[: self.out_features].t())
 
     # ------------------------------------------------------------------------------------------ merge rules
     @property

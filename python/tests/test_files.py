@@ -48,7 +48,7 @@ def test_a_saved_folder_loads_back_with_A_the_step_and_the_options(tmp_path):
     config = json.loads((tmp_path / CONFIG_FILE).read_text())
     assert config == written and config["step"] == 4 and config["merge_state"] == "unmerged" and "r" not in config
     assert config["targets"][2] == {
-        "path": "sq", "kind": "singlora", "in_features": 7, "out_features": 7, "dtype": "F32", "rank": 3, "alpha": 16.0,
+        "path": "sq", "kind": "singlora", "in_features": 7, "out_features": 7, "dtype": "F32", "adapter_dtype": "F32", "rank": 3, "alpha": 16.0,
         "scaling": "alpha_over_sqrt_rank", "ramp_steps": 0, "step": 4, "init": "gaussian", "dropout": 0.25, "merged": False,
         "tensors": {"singlora_A": [7, 3], "singlora_step": []}}
     target = adapted(step=0, seed=5)
@@ -218,3 +218,32 @@ def test_a_config_that_names_a_key_twice_is_refused(tmp_path):
     path.write_text(path.read_text().replace('"method": "singlora",', '"method": "singlora", "method": "lora",', 1))
     with pytest.raises(AdapterLoadError, match="the key 'method' appears twice in one object"):
         singlora.read_config(str(tmp_path))
+
+
+def test_modules_to_save_are_saved_whole_beside_the_adapters_and_loaded_back(tmp_path):
+    def model():
+        m = plain()
+        singlora.inject_singlora(m, ["down", "up"], SingLoRAOptions(2, ramp_steps=0))
+        return m.eval()
+    source = model()
+    with torch.no_grad():
+        for p in singlora.adapter_parameters(source):
+            p.normal_(0, 0.5)
+        source.sq.weight.add_(1.0)  # a head trained beside the adapters
+    config = singlora.save_adapters(source, str(tmp_path), modules_to_save=["sq"])
+    assert config["modules_to_save"] == ["sq"] and config["adapter_name"] == "default"
+    target = model()
+    assert not torch.equal(target(X), source(X))
+    singlora.load_adapters(target, str(tmp_path))
+    assert torch.equal(target(X), source(X))
+    with pytest.raises(ValueError, match="holds adapted layers"):
+        singlora.save_adapters(source, str(tmp_path), modules_to_save=["down"])
+
+
+def test_a_bf16_base_gets_a_float32_master_A_unless_same_as_base_is_asked_for():
+    base = nn.Linear(8, 8).to(torch.bfloat16)
+    layer = singlora.SingLoRALinear(base, SingLoRAOptions(2, ramp_steps=0))
+    assert layer.singlora_A.dtype == torch.float32
+    assert layer(torch.randn(3, 8).to(torch.bfloat16)).dtype == torch.bfloat16
+    same = singlora.SingLoRALinear(nn.Linear(8, 8).to(torch.bfloat16), SingLoRAOptions(2, precision="same_as_base"))
+    assert same.singlora_A.dtype == torch.bfloat16

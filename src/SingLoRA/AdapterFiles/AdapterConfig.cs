@@ -109,6 +109,12 @@ public sealed record AdapterTarget
     /// <summary>The base weight's dtype, as a safetensors name (<c>F32</c>, <c>BF16</c>, ...).</summary>
     public string Dtype { get; init; } = "";
 
+    /// <summary>
+    /// The dtype of the adapter's trainable tensors (<c>F32</c> on a 16-bit base by default: <see cref="AdapterPrecision"/>).
+    /// Null in files written before it was recorded; the tensors file's dtypes are authoritative.
+    /// </summary>
+    public string? AdapterDtype { get; init; }
+
     /// <summary>The rank <c>r</c>.</summary>
     public int Rank { get; init; }
 

@@ -335,7 +335,11 @@ public static class AdapterFile
             Check("kind", t.Kind, Kind(layer));
             Check("in_features", t.InFeatures, layer.InFeatures);
             Check("out_features", t.OutFeatures, layer.OutFeatures);
-            if (!convert) Check("dtype", t.Dtype, SafeTensors.DTypeName(layer.weight.dtype));
+            if (!convert)
+            {
+                Check("dtype", t.Dtype, SafeTensors.DTypeName(layer.weight.dtype));
+                if (t.AdapterDtype is not null) Check("adapter_dtype", t.AdapterDtype, SafeTensors.DTypeName(layer.AdapterDType));
+            }
             switch (layer)
             {
                 case SingLoRALinear s:
@@ -589,6 +593,7 @@ public static class AdapterFile
             InFeatures = layer.InFeatures,
             OutFeatures = layer.OutFeatures,
             Dtype = SafeTensors.DTypeName(layer.weight.dtype),
+            AdapterDtype = SafeTensors.DTypeName(own[0].Tensor.dtype),
             Rank = Rank(layer),
             Alpha = Alpha(layer),
             Scaling = Scaling(layer),
