@@ -46,9 +46,14 @@ public static class SingLoRAInjection
     }
 
     /// <summary>The adapter that wraps <paramref name="layer"/>; used by the generated interceptors on a target's calls.</summary>
-    /// <exception cref="InvalidOperationException">The layer was not wrapped (its module never called RegisterComponents()).</exception>
+    /// <exception cref="InvalidOperationException">The layer was not wrapped: its module has not called RegisterComponents()
+    /// yet, or the field was given a new Linear after it did.</exception>
     public static SingLoRALinear AdapterOf(Linear layer, string ownerType, string fieldName) =>
-        SingLoRALinear.For(layer) ?? throw NotCreated(ownerType, fieldName);
+        SingLoRALinear.For(layer) ?? throw new InvalidOperationException(
+            $"The Linear in {ownerType}.{fieldName} has no SingLoRA adapter, so this call cannot be adapted. Either {ownerType} has not called " +
+            $"RegisterComponents() yet (call it at the end of the constructor), or '{fieldName}' was assigned a new Linear after RegisterComponents() " +
+            $"wrapped the one that was there (adapters wrap the layer present at registration): create '{fieldName}' before RegisterComponents() " +
+            "and do not reassign it, or copy new weights into it (q.weight.copy_(...)) instead.");
 
     /// <summary>The error for an adapter that is used before it exists.</summary>
     public static InvalidOperationException NotCreated(string ownerType, string fieldName) =>

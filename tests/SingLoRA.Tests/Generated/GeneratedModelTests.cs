@@ -195,3 +195,21 @@ public class GeneratedModelTests
         Assert.Equal(2, attention.GetAdapters().Count);
     }
 }
+
+/// <summary>What happens when user code replaces a target after the adapters were created.</summary>
+public class ReassignedTargetTests
+{
+    [Fact]
+    public void A_Linear_target_replaced_after_RegisterComponents_fails_its_next_call_with_both_possible_causes()
+    {
+        using var scope = torch.NewDisposeScope();
+        var attention = new LinearAttention(8);
+        // As a method of the class would do it (`q = Linear(8, 8);`); SLG0024 reports such an assignment at build time.
+        typeof(LinearAttention).GetField("q", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)!
+            .SetValue(attention, torch.nn.Linear(8, 8));
+        var e = Assert.Throws<InvalidOperationException>(() => attention.forward(torch.randn(2, 3, 8)));
+        Assert.Contains("LinearAttention.q has no SingLoRA adapter", e.Message);
+        Assert.Contains("assigned a new Linear after RegisterComponents()", e.Message);
+        Assert.Contains("RegisterComponents() yet", e.Message);
+    }
+}
