@@ -40,7 +40,7 @@ public static class QuickstartApp
         int logEvery;
         string outDir, deviceName, basePath, adaptersPath;
         double tolerance;
-        int threads;
+        int threads, secondSteps;
         Func<SingLoRAOptions, SingLoRAOptions> adapterOptions;
         try
         {
@@ -51,6 +51,7 @@ public static class QuickstartApp
             deviceName = cl.String("device", "cpu", "cpu or cuda (falls back to the CPU with a message when CUDA is unavailable)");
             tolerance = cl.Double("merge-tolerance", 1e-4, "largest allowed |merged - unmerged| logit difference");
             threads = cl.Int("threads", 0, "torch CPU threads (0: TorchSharp's default, one per core)");
+            secondSteps = cl.Int("second-steps", 150, "steps for a second named adapter on 'copy offset+1' beside the first (0: skip)");
             basePath = cl.String("base", "", "load the pre-trained model from this .safetensors file (an earlier run's base.safetensors) instead of pre-training");
             adaptersPath = cl.String("adapters", "", "start from the adapters in this folder (written by SaveAdapters or python/train_ddp.py) instead of fresh ones");
             // The [SingLoRA] attribute of AdaptedAttention declares the defaults; these options change them at run time.
@@ -184,11 +185,19 @@ public static class QuickstartApp
             if (!ok) return 1;
         }
 
-        // 5. Save the adapters (A and the step counter of each target, with the options), reload them into a fresh copy of the pre-trained model, compare.
+        // 5. The base model is still there: switch the adapters off (a scope) and the pre-training task comes back.
+        EvalResult baseAgain;
+        using (model.DisableAdapters()) baseAgain = Trainer.Evaluate(model, evalPreX, evalPreY);
+        console.MarkupLineInterpolated($"Adapters switched off (model.DisableAdapters()): accuracy on the pre-training task {baseAgain.Accuracy:P1} (the pre-trained model: {pretrainedOnA.Accuracy:P1}); back on: {Trainer.Evaluate(model, evalPreX, evalPreY).Accuracy:P1}");
+
+        // 6. A second named adapter on the same base, for another task; switching between them copies nothing.
+        if (secondSteps > 0) SecondAdapter(console, model, setup, device, lr, secondSteps, logEvery, evalX, evalY, after.Accuracy);
+
+        // 7. Save the adapters (A and the step counter of each target, with the options), reload them into a fresh copy of the pre-trained model, compare.
         var (adapterPath, adapterBytes, reloadDiff) = SaveAndReload(model, setup, adapterOptions, checkpoint, outDir, evalX, device);
         console.MarkupLineInterpolated($"Adapters saved to [bold]{adapterPath}[/] ({adapterBytes:N0} bytes; the pre-trained model {checkpointPath} has {new FileInfo(checkpointPath).Length:N0}); reloaded into a fresh model: max logit difference {reloadDiff:0.0e+0}");
 
-        // 6. The loss curve.
+        // 8. The loss curve.
         var png = Path.Combine(outDir, "loss-curve.png");
         int smooth = Math.Max(1, Math.Min(10, setup.Steps / 10));
         Charts.Lines(png, "Quickstart: pre-training (all weights), then SingLoRA fine-tuning (q, k, v adapters)", "step", "training loss (moving average)",
@@ -204,6 +213,30 @@ public static class QuickstartApp
         checkpoint.Values.ToList().ForEach(t => t.Dispose());
         model.Dispose();
         return 0;
+    }
+
+    private static void SecondAdapter(IAnsiConsole console, TinyTransformer model, FineTuneSetup setup, Device device, double lr, int steps, int logEvery,
+        Tensor evalX, Tensor evalY, double firstAccuracy)
+    {
+        var task = setup.FineTuneTask with { Offset = setup.Offset + 1 };
+        string name = $"copy{task.Offset}";
+        model.AddAdapter(name);                 // every SingLoRA layer gets a fresh A and ramp step under this name
+        model.SetActiveAdapter(name);           // the forward, the ramp and training now use it; "default" is frozen
+        using var optimizer = optim.AdamW(model.AdapterParameters(), lr: lr);
+        using var data = setup.FineTuneData(setup.Seed + 1);
+        var result = WithProgress(console, name, steps, logEvery, onLog =>
+            Trainer.Train(model, optimizer, task, steps, setup.Batch, data, device, afterStep: model.AdvanceRamp, logEvery: logEvery, onLog: onLog));
+        var (evalX2, evalY2) = setup.EvalSet(task, device);
+        var second = Trainer.Evaluate(model, evalX2, evalY2);
+        var clock = Stopwatch.StartNew();
+        const int switches = 1000;
+        for (int i = 0; i < switches; i++) { model.SetActiveAdapter("default"); model.SetActiveAdapter(name); }
+        double microseconds = clock.Elapsed.TotalMilliseconds * 1000 / (2 * switches);
+        model.SetActiveAdapter("default");
+        var first = Trainer.Evaluate(model, evalX, evalY);
+        console.MarkupLineInterpolated($"Second adapter '{name}' ({steps} steps, {result.Seconds:0.0} s): accuracy on '{task}' [bold green]{second.Accuracy:P1}[/]; switched back to 'default': its task {first.Accuracy:P1} (before: {firstAccuracy:P1}); a switch of the whole model takes {microseconds:0} µs (no tensor is copied)");
+        evalX2.Dispose();
+        evalY2.Dispose();
     }
 
     private static (string Path, long Bytes, double Diff) SaveAndReload(TinyTransformer model, FineTuneSetup setup, Func<SingLoRAOptions, SingLoRAOptions> adapterOptions, Dictionary<string, Tensor> checkpoint, string outDir, Tensor evalX, Device device)

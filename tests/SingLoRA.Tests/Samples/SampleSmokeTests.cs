@@ -33,7 +33,7 @@ public class SampleSmokeTests
         return (console, text);
     }
 
-    private static readonly string[] TinyFineTune = { "--pretrain-steps", "3", "--steps", "3", "--batch", "8", "--eval-size", "16" };
+    private static readonly string[] TinyFineTune = { "--pretrain-steps", "3", "--steps", "3", "--second-steps", "2", "--batch", "8", "--eval-size", "16" };
 
     [Fact]
     public void Quickstart_runs_end_to_end_with_tiny_settings()
@@ -47,6 +47,9 @@ public class SampleSmokeTests
         Assert.Contains("trainable params:", output);
         Assert.Contains("LoRA at the same rank would train", output);
         Assert.Contains("agree", output);
+        Assert.Contains("Adapters switched off (model.DisableAdapters())", output);
+        Assert.Contains("Second adapter 'copy3' (2 steps", output);
+        Assert.Contains("switched back to 'default'", output);
         Assert.Contains("dotnet run --project samples/Quickstart -c Release --", output);
         if (!TorchSharp.torch.cuda.is_available()) Assert.Contains("Falling back to the CPU", output);
         Assert.True(new FileInfo(Path.Combine(dir, "loss-curve.png")).Length > 1000);
