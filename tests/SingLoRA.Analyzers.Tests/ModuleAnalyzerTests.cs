@@ -134,6 +134,42 @@ public class ModuleAnalyzerTests
             }
             """);
 
+    [Fact]
+    public Task Static_and_file_local_classes_are_reported() =>
+        V.AnalyzeAsync("""
+            [SingLoRA(Rank = 4, Targets = "{|SLG0012:q|}")]
+            public static partial class {|SLG0017:Holder|}
+            {
+            }
+
+            [SingLoRA(Rank = 4, Targets = "q")]
+            file partial class {|SLG0017:Local|} : Module<Tensor, Tensor>
+            {
+                private readonly Linear q = Linear(8, 8);
+                public Local() : base("local") { RegisterComponents(); }
+                public override Tensor forward(Tensor x) => q.forward(x);
+            }
+            """);
+
+    [Fact]
+    public Task An_annotated_class_deriving_from_an_annotated_class_is_reported() =>
+        V.AnalyzeAsync("""
+            [SingLoRA(Rank = 4, Targets = "q")]
+            public partial class Base : Module<Tensor, Tensor>
+            {
+                protected readonly Linear q = Linear(8, 8);
+                public Base() : base("base") { RegisterComponents(); }
+                public override Tensor forward(Tensor x) => q.forward(x);
+            }
+
+            [SingLoRA(Rank = 4, Targets = "k, {|SLG0013:q|}")]
+            public partial class {|SLG0026:Derived|} : Base
+            {
+                private readonly Linear k = Linear(8, 8);
+                public Derived() { RegisterComponents(); }
+            }
+            """);
+
     // --- SLG0018 / SLG0019 generated members
 
     [Fact]
