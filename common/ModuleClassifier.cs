@@ -69,7 +69,14 @@ internal sealed class ModuleClassification
     public ImmutableArray<TargetVerdict> Targets { get; }
 
     /// <summary>The targets the generator adapts, in attribute order (none when the class itself is skipped).</summary>
-    public IEnumerable<TargetVerdict> Adapted => IsGenerated ? Targets.Where(t => t.IsAdapted) : Enumerable.Empty<TargetVerdict>();
+    public IEnumerable<TargetVerdict> Adapted => IsGenerated ? AdaptableTargets : Enumerable.Empty<TargetVerdict>();
+
+    /// <summary>
+    /// The targets the generator adapts once the class's own problems are fixed (it adapts them now when
+    /// <see cref="IsGenerated"/>): what the checks of rank and registration look at, so that a class that is not yet
+    /// partial gets all its diagnostics at once.
+    /// </summary>
+    public IEnumerable<TargetVerdict> AdaptableTargets => Targets.Where(t => t.IsAdapted);
 }
 
 /// <summary>

@@ -48,7 +48,7 @@ public sealed class LayerSizeAnalyzer : DiagnosticAnalyzer
         });
     }
 
-    /// <summary>An annotated class the generator adapts: its rank, its adapted targets, and the target shapes known without any constructor argument.</summary>
+    /// <summary>An annotated class: its rank, the targets the generator adapts (once the class itself is fine), and the target shapes known without any constructor argument.</summary>
     private sealed class AnnotatedModule
     {
         public required ModuleClassification Classification { get; init; }
@@ -62,9 +62,9 @@ public sealed class LayerSizeAnalyzer : DiagnosticAnalyzer
                 return null;
             var classification = ModuleClassifier.Classify(type, attribute, evaluator.Symbols, cancellationToken);
             var rank = attribute.NamedArguments.FirstOrDefault(a => a.Key == "Rank").Value;
-            if (!classification.IsGenerated || rank.Kind == TypedConstantKind.Error || rank.Value is not int r || r < 1)
+            if (rank.Kind == TypedConstantKind.Error || rank.Value is not int r || r < 1)
                 return null;
-            var targets = classification.Adapted.ToImmutableArray();
+            var targets = classification.AdaptableTargets.ToImmutableArray();
             // The shapes every constructor gives a target with no argument known: the class's own constants.
             var classLevel = ImmutableDictionary.CreateBuilder<string, LinearValue>();
             var query = evaluator.NewQuery(cancellationToken);

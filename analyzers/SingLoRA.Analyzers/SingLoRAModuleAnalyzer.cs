@@ -227,6 +227,11 @@ public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
                     Report(UnadaptableTarget, location, verdict.Entry.Name, $"is assigned a {wrong.ToDisplayString(SymbolDisplayFormat.MinimallyQualifiedFormat)}, not a Linear");
             }
 
+            // --- The adapters are created by RegisterComponents() (checked as soon as the class is a module, partial or not).
+            if (!_type.IsAbstract && _registerComponentsCalls == 0 && classification.AdaptableTargets.Any()
+                && !classification.Problems.Any(p => p.DiagnosticId is DiagnosticIds.NotAModule or DiagnosticIds.RegisterComponentsDeclared))
+                Report(MissingRegisterComponents, identifier, name);
+
             if (!classification.IsGenerated)
                 return;
 
@@ -248,10 +253,6 @@ public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
                     && generated.TryGetValue(member.Name, out var what))
                     Report(MemberCollision, location, name, member.Name, what);
             }
-
-            // --- The adapters are created by RegisterComponents().
-            if (!_type.IsAbstract && adapted.Length > 0 && _registerComponentsCalls == 0)
-                Report(MissingRegisterComponents, identifier, name);
         }
 
         private static string Format(double value) => value.ToString("R", CultureInfo.InvariantCulture);
