@@ -63,6 +63,39 @@ public class CompileTimeFuzzTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void The_skip_property_fails_when_no_diagnostic_explains_a_skip()
+    {
+        // The same inputs the property passes on with the analyzers, without them: a skipped class and a skipped target.
+        const string source = """
+            using SingLoRA;
+            using TorchSharp.Modules;
+            using static TorchSharp.torch;
+            using static TorchSharp.torch.nn;
+
+            [SingLoRA(Rank = 2, Targets = "q")]
+            public class NotPartial : Module<Tensor, Tensor>
+            {
+                private readonly Linear q = Linear(4, 4);
+                public NotPartial() : base("n") { RegisterComponents(); }
+                public override Tensor forward(Tensor x) => q.forward(x);
+            }
+
+            [SingLoRA(Rank = 2, Targets = "q, missing")]
+            public partial class Partial : Module<Tensor, Tensor>
+            {
+                private readonly Linear q = Linear(4, 4);
+                public Partial() : base("p") { RegisterComponents(); }
+                public override Tensor forward(Tensor x) => q.forward(x);
+            }
+            """;
+        Assert.Empty(new FuzzHarness().Run(source));
+        var problems = new FuzzHarness(withAnalyzers: false).Run(source);
+        Assert.Equal(2, problems.Count);
+        Assert.Contains(problems, p => p.StartsWith("class NotPartial got no generated code", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("target 'missing' of Partial got no adapter", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Nothing_escapes_the_generator_or_the_analyzers_on_mutated_model_files()
     {
         int iterations = EnvInt("SINGLORA_FUZZ_ITERATIONS", SuiteIterations);

@@ -23,7 +23,11 @@ internal sealed class FuzzHarness
     /// <summary>The diagnostics that explain why one target gets no adapter.</summary>
     private static readonly string[] TargetReasons = { "SLG0010", "SLG0011", "SLG0012", "SLG0013", "SLG0018" };
 
-    private readonly ImmutableArray<DiagnosticAnalyzer> _analyzers = CompileHarness.AnalyzersIn(typeof(SingLoRA.Analyzers.DiagnosticDescriptors).Assembly);
+    private readonly ImmutableArray<DiagnosticAnalyzer> _analyzers;
+
+    /// <summary>A harness with every SingLoRA analyzer, or (to prove the skip property can fail) with none.</summary>
+    public FuzzHarness(bool withAnalyzers = true) =>
+        _analyzers = withAnalyzers ? CompileHarness.AnalyzersIn(typeof(SingLoRA.Analyzers.DiagnosticDescriptors).Assembly) : ImmutableArray<DiagnosticAnalyzer>.Empty;
 
     public int AnalyzerCount => _analyzers.Length;
 
@@ -51,7 +55,9 @@ internal sealed class FuzzHarness
             else if (d.Id == "SLG0022") problems.Add($"generator internal error: {d}");
         }
 
-        var (analyzerDiagnostics, exceptions) = CompileHarness.RunAnalyzersAsync(run.Output, _analyzers).GetAwaiter().GetResult();
+        var (analyzerDiagnostics, exceptions) = _analyzers.IsEmpty
+            ? (ImmutableArray<Diagnostic>.Empty, (IReadOnlyList<string>)Array.Empty<string>())
+            : CompileHarness.RunAnalyzersAsync(run.Output, _analyzers).GetAwaiter().GetResult();
         problems.AddRange(exceptions);
         problems.AddRange(analyzerDiagnostics.Where(d => d.Id == "AD0001").Select(d => $"analyzer failed: {d}"));
         problems.AddRange(UnexplainedSkips(run, analyzerDiagnostics));
