@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using System.Linq;
 using Microsoft.CodeAnalysis;
@@ -31,16 +30,11 @@ public sealed class LinearTargetUsageAnalyzer : DiagnosticAnalyzer
         {
             if (KnownSymbols.TryCreate(start.Compilation) is not { Linear: not null } symbols)
                 return;
-            var targetsByType = new ConcurrentDictionary<INamedTypeSymbol, ImmutableDictionary<IFieldSymbol, TargetKind>>(SymbolEqualityComparer.Default);
+            var targets = new AdaptedTargets(symbols);
             start.RegisterOperationAction(operationContext =>
             {
                 var reference = (IFieldReferenceOperation)operationContext.Operation;
-                var field = reference.Field.OriginalDefinition;
-                if (field.IsStatic || !symbols.IsAdaptableFieldType(field.Type))
-                    return;
-                var owner = field.ContainingType.OriginalDefinition;
-                var targets = targetsByType.GetOrAdd(owner, type => AdaptedTargets(type, symbols, operationContext.CancellationToken));
-                if (!targets.TryGetValue(field, out var kind))
+                if (targets.Find(reference, operationContext.CancellationToken) is not var (field, owner, kind))
                     return;
                 if (WeightBypass(reference) is { } computation)
                     operationContext.ReportDiagnostic(Diagnostic.Create(TargetWeightBypass, reference.Parent!.Syntax.GetLocation(), field.Name, owner.Name, computation));
@@ -48,15 +42,6 @@ public sealed class LinearTargetUsageAnalyzer : DiagnosticAnalyzer
                     operationContext.ReportDiagnostic(Diagnostic.Create(UnreachableLinearUse, reference.Syntax.GetLocation(), field.Name, owner.Name, use));
             }, OperationKind.FieldReference);
         });
-    }
-
-    /// <summary>The targets the generator adapts in <paramref name="type"/> (none when it is not annotated or is skipped).</summary>
-    private static ImmutableDictionary<IFieldSymbol, TargetKind> AdaptedTargets(INamedTypeSymbol type, KnownSymbols symbols, System.Threading.CancellationToken cancellationToken)
-    {
-        if (symbols.FindAttribute(type) is not { } attribute)
-            return ImmutableDictionary<IFieldSymbol, TargetKind>.Empty;
-        return ModuleClassifier.Classify(type, attribute, symbols, cancellationToken).Adapted
-            .ToImmutableDictionary<TargetVerdict, IFieldSymbol, TargetKind>(t => t.Field!, t => t.Kind!.Value, SymbolEqualityComparer.Default);
     }
 
     /// <summary>

@@ -33,17 +33,16 @@ public sealed class RegistrationOrderAnalyzer : DiagnosticAnalyzer
         {
             if (KnownSymbols.TryCreate(start.Compilation) is not { } symbols)
                 return;
+            var targets = new AdaptedTargets(symbols);
             var owners = new ConcurrentDictionary<INamedTypeSymbol, Owner>(SymbolEqualityComparer.Default);
-            Owner OwnerOf(INamedTypeSymbol type, System.Threading.CancellationToken ct) => owners.GetOrAdd(type, t => Owner.Create(t, symbols, ct));
 
             start.RegisterOperationAction(operationContext =>
             {
                 var reference = (IFieldReferenceOperation)operationContext.Operation;
-                var field = reference.Field.OriginalDefinition;
-                if (field.IsStatic || !symbols.IsAdaptableFieldType(field.Type))
+                if (targets.Find(reference, operationContext.CancellationToken) is not var (field, type, kind))
                     return;
-                var owner = OwnerOf(field.ContainingType.OriginalDefinition, operationContext.CancellationToken);
-                if (!owner.Targets.TryGetValue(field, out var kind) || !owner.Registers)
+                var owner = owners.GetOrAdd(type, t => Owner.Create(t, operationContext.CancellationToken));
+                if (!owner.Registers)
                     return;
                 var where = operationContext.ContainingSymbol;
                 int position = reference.Syntax.SpanStart;
@@ -86,33 +85,23 @@ public sealed class RegistrationOrderAnalyzer : DiagnosticAnalyzer
         };
     }
 
-    /// <summary>One annotated class: its adapted targets, and where its constructors call RegisterComponents().</summary>
+    /// <summary>One annotated class: where its constructors call RegisterComponents().</summary>
     private sealed class Owner
     {
         private readonly Dictionary<IMethodSymbol, int> _registration = new(SymbolEqualityComparer.Default);
         private readonly HashSet<string> _helpersBeforeRegistration = new(System.StringComparer.Ordinal);
 
-        private Owner(INamedTypeSymbol type, ImmutableDictionary<IFieldSymbol, TargetKind> targets)
-        {
-            Type = type;
-            Targets = targets;
-        }
+        private Owner(INamedTypeSymbol type) => Type = type;
 
         public INamedTypeSymbol Type { get; }
-
-        public ImmutableDictionary<IFieldSymbol, TargetKind> Targets { get; }
 
         /// <summary>True when some constructor calls RegisterComponents() (without it, SLG0020 says the adapters never exist).</summary>
         public bool Registers => _registration.Count > 0;
 
-        public static Owner Create(INamedTypeSymbol type, KnownSymbols symbols, System.Threading.CancellationToken cancellationToken)
+        /// <summary>The constructors of an annotated class with adapted targets, and where they call RegisterComponents().</summary>
+        public static Owner Create(INamedTypeSymbol type, System.Threading.CancellationToken cancellationToken)
         {
-            var targets = symbols.FindAttribute(type) is { } attribute
-                ? ModuleClassifier.Classify(type, attribute, symbols, cancellationToken).Adapted.ToImmutableDictionary<TargetVerdict, IFieldSymbol, TargetKind>(t => t.Field!, t => t.Kind!.Value, SymbolEqualityComparer.Default)
-                : ImmutableDictionary<IFieldSymbol, TargetKind>.Empty;
-            var owner = new Owner(type, targets);
-            if (targets.IsEmpty)
-                return owner;
+            var owner = new Owner(type);
             var chained = new List<IMethodSymbol>();
             foreach (var constructor in type.InstanceConstructors)
             {

@@ -1,7 +1,7 @@
 using System;
-using System.Diagnostics;
 using System.IO;
 using System.Linq;
+using SingLoRA.Testing;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -111,28 +111,8 @@ public class DotnetFormatTests(ITestOutputHelper output)
 
     private string Run(string arguments, string directory)
     {
-        var info = new ProcessStartInfo("dotnet", arguments)
-        {
-            WorkingDirectory = directory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        info.Environment["DOTNET_NOLOGO"] = "1";
-        foreach (var key in new[] { "MSBuildExtensionsPath", "MSBuildSDKsPath", "MSBUILD_EXE_PATH", "MSBuildLoadMicrosoftTargetsReadOnly" })
-            info.Environment.Remove(key);
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(4)))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"`dotnet {arguments}` did not finish within 4 minutes.");
-        }
-        var text = stdout.Result + stderr.Result;
-        output.WriteLine($"$ dotnet {arguments}\n{text}");
-        Assert.True(process.ExitCode == 0, $"`dotnet {arguments}` exited with {process.ExitCode}:\n{text}");
+        var (exit, text) = DotnetProcess.Run("dotnet", arguments, directory, 240, output.WriteLine);
+        Assert.True(exit == 0, $"`dotnet {arguments}` exited with {exit}:\n{text}");
         return text;
     }
 }

@@ -119,6 +119,25 @@ public class CompileTests
     }
 
     [Fact]
+    public void A_target_named_like_a_generated_field_still_compiles()
+    {
+        // Before the generated fields were renamed, a target named "options" got an adapter field "__singlora_options",
+        // the name of the options field too (CS0102 in generated code).
+        var source = Cases.Usings + """
+            [SingLoRA(Rank = 2, Targets = "options, adapter")]
+            public partial class A : Module<Tensor, Tensor>
+            {
+                private readonly Linear options = Linear(4, 4);
+                private readonly Module<Tensor, Tensor> adapter = Linear(4, 4);
+                public A() : base("A") => RegisterComponents();
+                public override Tensor forward(Tensor x) => options.forward(x) + adapter.forward(x);
+            }
+            """;
+        var (_, output, _) = GeneratorHarness.Run(GeneratorHarness.Compile(("A.cs", source)));
+        Assert.Empty(GeneratorHarness.Problems(output));
+    }
+
+    [Fact]
     public void Broken_user_code_does_not_make_the_generator_throw()
     {
         var source = Cases.Usings + """
