@@ -4,6 +4,7 @@ using System.Linq;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Operations;
+using SingLoRA.Common;
 using static SingLoRA.Analyzers.DiagnosticDescriptors;
 
 namespace SingLoRA.Analyzers;
@@ -25,7 +26,7 @@ public sealed class RampStepAnalyzer : DiagnosticAnalyzer
         context.EnableConcurrentExecution();
         context.RegisterCompilationStartAction(start =>
         {
-            if (SingLoRASymbols.TryCreate(start.Compilation) is not { } symbols)
+            if (KnownSymbols.TryCreate(start.Compilation) is not { } symbols)
                 return;
             start.RegisterOperationAction(operationContext =>
             {
@@ -52,7 +53,7 @@ public sealed class RampStepAnalyzer : DiagnosticAnalyzer
     }
 
     /// <summary>The runtime's types (SingLoRALinear, SingLoRAModel, ISingLoRAModule), and every annotated or ISingLoRAModule class.</summary>
-    private static bool IsSingLoRAType(INamedTypeSymbol? type, SingLoRASymbols symbols)
+    private static bool IsSingLoRAType(INamedTypeSymbol? type, KnownSymbols symbols)
     {
         if (type is null)
             return false;

@@ -1,15 +1,12 @@
 using System.Collections.Generic;
-using System.Collections.Immutable;
 using System.Threading;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Text;
+using SingLoRA.Common;
 
 namespace SingLoRA.Analyzers;
-
-/// <summary>One entry of <c>Targets</c>: the trimmed name and where it is written.</summary>
-internal readonly record struct TargetEntry(string Name, Location Location);
 
 /// <summary>
 /// The [SingLoRA] attribute as written: its named values (absent ones are null, meaning the default) and the
@@ -62,49 +59,19 @@ internal sealed class SingLoRAAttributeInfo
     public object? Value(string name) =>
         Named.TryGetValue(name, out var constant) && constant.Kind != TypedConstantKind.Error ? constant.Value : null;
 
-    /// <summary>The raw <c>Targets</c> text ("" when absent or null).</summary>
-    public string TargetsText => Value("Targets") as string ?? "";
-
     /// <summary>
-    /// The entries of <c>Targets</c>, split at commas and trimmed, with the location of each name inside the string
-    /// literal when the value is a plain literal (otherwise the whole value's location). Empty entries are kept (name "").
+    /// Where entry <paramref name="entry"/> of <c>Targets</c> is written: inside the string literal when the value is
+    /// a plain <c>"..."</c> literal without escapes, otherwise the whole value.
     /// </summary>
-    public ImmutableArray<TargetEntry> Targets()
+    public Location EntryLocation(TargetEntry entry)
     {
-        var text = TargetsText;
         var whole = ValueLocation("Targets");
-        // Point inside the literal only when the value is written exactly as a plain "..." literal without escapes.
-        int? contentStart = null;
-        SyntaxTree? tree = null;
-        if (Argument("Targets")?.Expression is LiteralExpressionSyntax literal
-            && literal.IsKind(SyntaxKind.StringLiteralExpression)
-            && literal.Token.Text == "\"" + text + "\"")
-        {
-            contentStart = literal.Token.SpanStart + 1;
-            tree = literal.SyntaxTree;
-        }
-
-        var builder = ImmutableArray.CreateBuilder<TargetEntry>();
-        if (text.Trim().Length == 0)
-            return builder.ToImmutable();
-        int start = 0;
-        while (true)
-        {
-            int comma = text.IndexOf(',', start);
-            int end = comma < 0 ? text.Length : comma;
-            var raw = text.Substring(start, end - start);
-            var name = raw.Trim();
-            var location = whole;
-            if (contentStart is { } s && tree is not null && name.Length > 0)
-            {
-                int offset = start + raw.IndexOf(name, System.StringComparison.Ordinal);
-                location = Location.Create(tree, new TextSpan(s + offset, name.Length));
-            }
-            builder.Add(new TargetEntry(name, location));
-            if (comma < 0)
-                break;
-            start = comma + 1;
-        }
-        return builder.ToImmutable();
+        if (entry.Name.Length == 0
+            || Argument("Targets")?.Expression is not LiteralExpressionSyntax literal
+            || !literal.IsKind(SyntaxKind.StringLiteralExpression)
+            || literal.Token.ValueText.Length + 2 != literal.Token.Text.Length
+            || literal.Token.Text != "\"" + literal.Token.ValueText + "\"")
+            return whole;
+        return Location.Create(literal.SyntaxTree, new TextSpan(literal.Token.SpanStart + 1 + entry.Offset, entry.Name.Length));
     }
 }

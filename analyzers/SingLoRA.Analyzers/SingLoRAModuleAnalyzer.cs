@@ -8,27 +8,25 @@ using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Operations;
+using SingLoRA.Common;
 using static SingLoRA.Analyzers.DiagnosticDescriptors;
 
 namespace SingLoRA.Analyzers;
 
 /// <summary>
-/// Checks a [SingLoRA] class as a whole: the attribute's values, its targets (and their sizes where the
-/// <c>Linear(in, out)</c> creation has constant sizes), the class's shape, and the members the generator emits.
+/// Checks a [SingLoRA] class as a whole: the attribute's values, and every class or target the generator skips, with
+/// the reason the shared <see cref="ModuleClassifier"/> gives (the generator decides from the same answer); then the
+/// members the generator emits, and that a constructor calls <c>RegisterComponents()</c>. Layer sizes are checked by
+/// <see cref="LayerSizeAnalyzer"/>.
 /// </summary>
-[DiagnosticAnalyzer(LanguageNames.CSharp)]
+[DiagnosticAnalyzer(Microsoft.CodeAnalysis.LanguageNames.CSharp)]
 public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
 {
-    /// <summary>The members the generator emits on every annotated class, besides the per-target ones.</summary>
-    internal static readonly ImmutableArray<string> GeneratedMemberNames = ImmutableArray.Create(
-        "SingLoRAOptions", "Adapters", "AdvanceRamp", "SetRampStep", "RampValue", "MergeAdapters", "UnmergeAdapters",
-        "SafeMergeAdapters", "FreezeAllButAdapters", "AdapterParameters", "__SingLoRAOptions");
-
     /// <inheritdoc />
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(
-        InvalidRank, RankExceedsLayer, RankNotLow, NonSquareTarget, LoneSquareTarget, InvalidAlpha, InvalidDropout,
-        NegativeRampSteps, UndefinedEnumValue, EmptyTargets, DuplicateTarget, UnknownTarget, UnadaptableTarget,
-        NotPartial, ContainingTypeNotPartial, NotAModule, MemberCollision, RegisterComponentsDeclared, MissingRegisterComponents);
+        InvalidRank, InvalidAlpha, InvalidDropout, NegativeRampSteps, UndefinedEnumValue, EmptyTargets, DuplicateTarget,
+        UnknownTarget, UnadaptableTarget, NotPartial, ContainingTypeNotPartial, NotAModule, MemberCollision,
+        RegisterComponentsDeclared, MissingRegisterComponents, AnnotatedBaseClass);
 
     /// <inheritdoc />
     public override void Initialize(AnalysisContext context)
@@ -37,7 +35,7 @@ public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
         context.EnableConcurrentExecution();
         context.RegisterCompilationStartAction(start =>
         {
-            if (SingLoRASymbols.TryCreate(start.Compilation) is not { } symbols)
+            if (KnownSymbols.TryCreate(start.Compilation) is not { } symbols)
                 return;
             start.RegisterSymbolStartAction(symbolStart =>
             {
@@ -53,19 +51,16 @@ public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
         });
     }
 
-    /// <summary>A value assigned to a target field: its static type and, for <c>nn.Linear(in, out)</c>, the sizes when constant.</summary>
-    private readonly record struct Creation(ITypeSymbol? Type, long? In, long? Out);
-
     /// <summary>What the operation actions learn about one annotated class, reported at the symbol's end.</summary>
     private sealed class TypeState
     {
-        private readonly SingLoRASymbols _symbols;
+        private readonly KnownSymbols _symbols;
         private readonly INamedTypeSymbol _type;
         private readonly AttributeData _attribute;
-        private readonly ConcurrentDictionary<IFieldSymbol, ConcurrentQueue<Creation>> _creations = new(SymbolEqualityComparer.Default);
+        private readonly ConcurrentDictionary<IFieldSymbol, ConcurrentQueue<ITypeSymbol>> _assignedTypes = new(SymbolEqualityComparer.Default);
         private int _registerComponentsCalls;
 
-        public TypeState(SingLoRASymbols symbols, INamedTypeSymbol type, AttributeData attribute)
+        public TypeState(KnownSymbols symbols, INamedTypeSymbol type, AttributeData attribute)
         {
             _symbols = symbols;
             _type = type;
@@ -90,41 +85,28 @@ public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
         public void OnInvocation(OperationAnalysisContext context)
         {
             var invocation = (IInvocationOperation)context.Operation;
-            if (invocation.TargetMethod is { Name: "RegisterComponents", Parameters.Length: 0 }
+            if (invocation.TargetMethod is { Name: GeneratedNames.RegisterComponents, Parameters.Length: 0 }
                 && context.ContainingSymbol is IMethodSymbol { MethodKind: MethodKind.Constructor })
                 System.Threading.Interlocked.Increment(ref _registerComponentsCalls);
         }
 
+        /// <summary>Records the static type of what is assigned to a field of the class (null assignments create nothing).</summary>
         private void Record(IFieldSymbol field, IOperation value)
         {
             if (!SymbolEqualityComparer.Default.Equals(field.ContainingType, _type))
                 return;
             while (value is IConversionOperation conversion)
                 value = conversion.Operand;
-            if (value.ConstantValue is { HasValue: true, Value: null })
-                return; // null: nothing was created.
-            long? din = null, dout = null;
-            if (value is IInvocationOperation invocation
-                && invocation.TargetMethod.Name == "Linear"
-                && SymbolEqualityComparer.Default.Equals(invocation.TargetMethod.ContainingType, _symbols.Nn))
-            {
-                foreach (var argument in invocation.Arguments)
-                {
-                    if (argument.Parameter is not { } parameter || parameter.Type.SpecialType is not (SpecialType.System_Int64 or SpecialType.System_Int32))
-                        continue;
-                    var size = argument.Value.ConstantValue.HasValue ? AnalyzerHelpers.AsInteger(argument.Value.ConstantValue.Value) : null;
-                    if (parameter.Ordinal == 0) din = size;
-                    else if (parameter.Ordinal == 1) dout = size;
-                }
-            }
-            _creations.GetOrAdd(field, _ => new ConcurrentQueue<Creation>()).Enqueue(new Creation(value.Type, din, dout));
+            if (value.ConstantValue is { HasValue: true, Value: null } || value.Type is null)
+                return;
+            _assignedTypes.GetOrAdd(field, _ => new ConcurrentQueue<ITypeSymbol>()).Enqueue(value.Type);
         }
 
         public void Report(SymbolAnalysisContext context)
         {
             var info = SingLoRAAttributeInfo.Create(_attribute, context.CancellationToken);
             // Only user-written attributes: the analyzers never report on generated code.
-            if (info.Syntax is null || AnalyzerHelpers.IsGenerated(info.Syntax.SyntaxTree))
+            if (info.Syntax is null || GeneratedCode.IsGenerated(info.Syntax.SyntaxTree))
                 return;
             var name = _type.Name;
             var identifier = (info.Syntax.FirstAncestorOrSelf<TypeDeclarationSyntax>()?.Identifier.GetLocation()) ?? info.AttributeLocation;
@@ -157,134 +139,120 @@ public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
                     string.Join(", ", members.Select(f => enumType.Name + "." + f.Name)));
             }
 
-            // --- The class's shape.
-            bool isModule = _symbols.IsModule(_type);
-            if (!AnalyzerHelpers.IsPartial(_type))
-                Report(NotPartial, identifier, name);
-            for (var outer = _type.ContainingType; outer is not null; outer = outer.ContainingType)
+            // --- The class: every reason the generator skips it.
+            var classification = ModuleClassifier.Classify(_type, _attribute, _symbols, context.CancellationToken);
+            foreach (var problem in classification.Problems)
             {
-                if (!AnalyzerHelpers.IsPartial(outer))
-                    Report(ContainingTypeNotPartial, identifier, name, outer.Name);
+                switch (problem.DiagnosticId)
+                {
+                    case DiagnosticIds.NotPartial: Report(NotPartial, identifier, name); break;
+                    case DiagnosticIds.ContainingTypeNotPartial: Report(ContainingTypeNotPartial, identifier, name, problem.Detail); break;
+                    case DiagnosticIds.NotAModule: Report(NotAModule, identifier, name, problem.Detail); break;
+                    case DiagnosticIds.AnnotatedBaseClass: Report(AnnotatedBaseClass, identifier, name, problem.Detail); break;
+                    case DiagnosticIds.RegisterComponentsDeclared:
+                        foreach (var method in _type.GetMembers(GeneratedNames.RegisterComponents).Where(m => m is IMethodSymbol { Parameters.Length: 0 } && GeneratedCode.IsUserDeclared(m)))
+                        {
+                            foreach (var location in method.Locations.Where(l => l.IsInSource && !GeneratedCode.IsGenerated(l.SourceTree!)))
+                                Report(RegisterComponentsDeclared, location, name);
+                        }
+                        break;
+                    default: throw new InvalidOperationException("The classifier gave a class problem the analyzer does not report: " + problem.DiagnosticId);
+                }
             }
-            if (!isModule)
-                Report(NotAModule, identifier, name);
 
-            // --- The targets.
-            var entries = info.Targets();
-            if (entries.Length == 0)
+            // --- The targets: every entry the generator skips, and why.
+            var verdicts = classification.Targets;
+            if (verdicts.Length == 0)
                 Report(EmptyTargets, info.ValueLocation("Targets"), name, "is empty");
-            else if (entries.Any(e => e.Name.Length == 0))
+            else if (verdicts.Any(v => v.SkipId == DiagnosticIds.EmptyTargets))
                 Report(EmptyTargets, info.ValueLocation("Targets"), name, "has an empty entry");
-
             var adaptableFields = _type.GetMembers().OfType<IFieldSymbol>()
                 .Where(f => !f.IsStatic && !f.IsImplicitlyDeclared && _symbols.IsAdaptableFieldType(f.Type))
                 .Select(f => f.Name).ToArray();
-            var seen = new HashSet<string>(StringComparer.Ordinal);
-            var sized = new List<(string Target, long In, long Out, Location Location)>();
-            var validTargets = new List<(string Name, Location Location)>();
-            foreach (var entry in entries)
+            foreach (var verdict in verdicts)
             {
-                if (entry.Name.Length == 0)
-                    continue;
-                if (!seen.Add(entry.Name))
+                var entry = verdict.Entry;
+                var location = info.EntryLocation(entry);
+                switch (verdict.SkipId)
                 {
-                    Report(DuplicateTarget, entry.Location, entry.Name, name);
-                    continue;
+                    case null:
+                        CheckAssignedTypes(verdict, location);
+                        break;
+                    case DiagnosticIds.EmptyTargets:
+                        break; // reported once above
+                    case DiagnosticIds.DuplicateTarget:
+                        Report(DuplicateTarget, location, entry.Name, name);
+                        break;
+                    case DiagnosticIds.UnknownTarget:
+                        ReportUnknown(verdict, location);
+                        break;
+                    case DiagnosticIds.UnadaptableTarget:
+                        Report(UnadaptableTarget, location, entry.Name, verdict.Detail);
+                        break;
+                    case DiagnosticIds.MemberCollision:
+                        Report(MemberCollision, location, name, verdict.AdapterProperty, $"{verdict.Detail}, and again for target '{entry.Name}'");
+                        break;
+                    default:
+                        throw new InvalidOperationException("The classifier gave a target verdict the analyzer does not report: " + verdict.SkipId);
                 }
-                var member = _type.GetMembers(entry.Name).FirstOrDefault();
-                if (member is not IFieldSymbol field)
-                {
-                    var candidates = adaptableFields.Where(f => !entries.Any(e => e.Name == f)).ToArray();
-                    var suggestion = candidates
-                        .Select(f => (Field: f, Distance: AnalyzerHelpers.EditDistance(entry.Name, f)))
-                        .Where(c => c.Distance <= Math.Max(2, entry.Name.Length / 2))
-                        .OrderBy(c => c.Distance).ThenBy(c => c.Field, StringComparer.Ordinal)
-                        .Select(c => c.Field).FirstOrDefault();
-                    var detail = member is null ? "" : $" ('{entry.Name}' is a {member.Kind.ToString().ToLowerInvariant()})";
-                    detail += suggestion is not null ? $"; did you mean '{suggestion}'?"
-                        : adaptableFields.Length > 0 ? $"; its adaptable fields are {string.Join(", ", adaptableFields.Select(f => "'" + f + "'"))}"
-                        : "; declare a Linear or Module<Tensor, Tensor> field with that name";
-                    var properties = ImmutableDictionary<string, string?>.Empty.Add(TargetProperty, entry.Name);
-                    if (suggestion is not null)
-                        properties = properties.Add(SuggestionProperty, suggestion);
-                    ReportWith(UnknownTarget, entry.Location, properties, entry.Name, name, detail);
-                    continue;
-                }
-                if (field.IsStatic)
-                {
-                    Report(UnadaptableTarget, entry.Location, entry.Name, "is a static field");
-                    continue;
-                }
-                if (!_symbols.IsAdaptableFieldType(field.Type))
-                {
-                    Report(UnadaptableTarget, entry.Location, entry.Name, $"is a field of type {field.Type.ToDisplayString(SymbolDisplayFormat.MinimallyQualifiedFormat)}");
-                    continue;
-                }
-                var creations = _creations.TryGetValue(field, out var queue) ? queue.ToArray() : Array.Empty<Creation>();
-                var wrong = creations.Select(c => c.Type).FirstOrDefault(t =>
+            }
+
+            void ReportUnknown(TargetVerdict verdict, Location location)
+            {
+                var entry = verdict.Entry;
+                var candidates = adaptableFields.Where(f => !verdicts.Any(v => v.Entry.Name == f)).ToArray();
+                var suggestion = candidates
+                    .Select(f => (Field: f, Distance: AnalyzerHelpers.EditDistance(entry.Name, f)))
+                    .Where(c => c.Distance <= Math.Max(2, entry.Name.Length / 2))
+                    .OrderBy(c => c.Distance).ThenBy(c => c.Field, StringComparer.Ordinal)
+                    .Select(c => c.Field).FirstOrDefault();
+                var detail = verdict.Detail;
+                detail += suggestion is not null ? $"; did you mean '{suggestion}'?"
+                    : adaptableFields.Length > 0 ? $"; its adaptable fields are {string.Join(", ", adaptableFields.Select(f => "'" + f + "'"))}"
+                    : "; declare a Linear or Module<Tensor, Tensor> field with that name";
+                var properties = ImmutableDictionary<string, string?>.Empty.Add(TargetProperty, entry.Name);
+                if (suggestion is not null)
+                    properties = properties.Add(SuggestionProperty, suggestion);
+                ReportWith(UnknownTarget, location, properties, entry.Name, name, detail);
+            }
+
+            void CheckAssignedTypes(TargetVerdict verdict, Location location)
+            {
+                // An adapted Module-typed target that is given another module: Inject would throw when the class is built.
+                if (verdict.Field is null || !_assignedTypes.TryGetValue(verdict.Field, out var types))
+                    return;
+                var wrong = types.FirstOrDefault(t =>
                     t is INamedTypeSymbol { TypeKind: TypeKind.Class, IsAbstract: false } && !_symbols.IsLinear(t) && !_symbols.CanHoldAdapter(t));
                 if (wrong is not null)
-                {
-                    Report(UnadaptableTarget, entry.Location, entry.Name, $"is assigned a {wrong.ToDisplayString(SymbolDisplayFormat.MinimallyQualifiedFormat)}, not a Linear");
-                    continue;
-                }
-                validTargets.Add((entry.Name, entry.Location));
-                var sizes = creations.Select(c => (c.In, c.Out)).Distinct().ToArray();
-                if (sizes.Length == 1 && sizes[0] is { In: { } din, Out: { } dout } && din > 0 && dout > 0)
-                    sized.Add((entry.Name, din, dout, entry.Location));
+                    Report(UnadaptableTarget, location, verdict.Entry.Name, $"is assigned a {wrong.ToDisplayString(SymbolDisplayFormat.MinimallyQualifiedFormat)}, not a Linear");
             }
 
-            // --- Rank against the sizes known at compile time.
-            if (rank is { } r && r >= 1 && sized.Count > 0)
-            {
-                long maxRank = sized.Min(s => Math.Min(s.In, s.Out));
-                var properties = ImmutableDictionary<string, string?>.Empty.Add(MaxRankProperty, maxRank.ToString(CultureInfo.InvariantCulture));
-                foreach (var (target, din, dout, _) in sized)
-                {
-                    long min = Math.Min(din, dout), n = Math.Max(din, dout);
-                    if (r > min)
-                        ReportWith(RankExceedsLayer, info.ValueLocation("Rank"), properties, r, min, target, din, dout);
-                    else if (n * r >= din * dout)
-                        Report(RankNotLow, info.ValueLocation("Rank"), r, target, n * r, din * dout);
-                }
-            }
-            foreach (var (target, din, dout, location) in sized)
-            {
-                if (din != dout)
-                    Report(NonSquareTarget, location, target, din, dout, Math.Max(din, dout));
-            }
-            if (entries.Length == 1 && sized.Count == 1 && sized[0].In == sized[0].Out)
-                Report(LoneSquareTarget, sized[0].Location, sized[0].Target, sized[0].In);
+            // --- The adapters are created by RegisterComponents() (checked as soon as the class is a module, partial or not).
+            if (!_type.IsAbstract && _registerComponentsCalls == 0 && classification.AdaptableTargets.Any()
+                && !classification.Problems.Any(p => p.DiagnosticId is DiagnosticIds.NotAModule or DiagnosticIds.RegisterComponentsDeclared))
+                Report(MissingRegisterComponents, identifier, name);
 
-            // --- Members the generator emits.
+            if (!classification.IsGenerated)
+                return;
+
+            // --- Members the generator emits, against the user's.
             var generated = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (var member in GeneratedMemberNames)
+            foreach (var member in GeneratedNames.ClassMembers)
                 generated[member] = member.StartsWith("__", StringComparison.Ordinal) ? "a private field" : "a member of ISingLoRAModule";
-            foreach (var (target, location) in validTargets)
+            var adapted = classification.Adapted.ToArray();
+            foreach (var target in adapted)
             {
-                var property = AnalyzerHelpers.AdapterPropertyName(target);
-                if (generated.TryGetValue(property, out var earlier))
-                {
-                    Report(MemberCollision, location, name, property, $"{earlier}, and again for target '{target}'");
-                    continue;
-                }
-                generated[property] = $"the adapter property of target '{target}'";
-                generated["__singlora_" + target] = $"the adapter field of target '{target}'";
+                generated[target.AdapterProperty] = $"the adapter property of target '{target.Entry.Name}'";
+                generated[GeneratedNames.AdapterField(target.Entry.Name)] = $"the adapter field of target '{target.Entry.Name}'";
             }
             foreach (var member in _type.GetMembers())
             {
-                if (!AnalyzerHelpers.IsUserDeclared(member) || member.Locations.FirstOrDefault() is not { IsInSource: true } location)
+                if (!GeneratedCode.IsUserDeclared(member) || member.Locations.FirstOrDefault() is not { IsInSource: true } location)
                     continue;
-                if (member is IMethodSymbol { Name: "RegisterComponents", Parameters.Length: 0 })
-                    Report(RegisterComponentsDeclared, location, name);
-                else if (member is not IMethodSymbol { MethodKind: MethodKind.Constructor or MethodKind.StaticConstructor }
-                         && generated.TryGetValue(member.Name, out var what))
+                if (member is not IMethodSymbol { MethodKind: MethodKind.Constructor or MethodKind.StaticConstructor }
+                    && generated.TryGetValue(member.Name, out var what))
                     Report(MemberCollision, location, name, member.Name, what);
             }
-
-            // --- The adapters are created by RegisterComponents().
-            if (isModule && !_type.IsAbstract && validTargets.Count > 0 && _registerComponentsCalls == 0)
-                Report(MissingRegisterComponents, identifier, name);
         }
 
         private static string Format(double value) => value.ToString("R", CultureInfo.InvariantCulture);

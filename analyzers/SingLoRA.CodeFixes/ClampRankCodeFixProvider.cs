@@ -1,10 +1,10 @@
 using System.Collections.Immutable;
 using System.Composition;
 using System.Globalization;
+using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -12,43 +12,41 @@ using SingLoRA.Analyzers;
 
 namespace SingLoRA.CodeFixes;
 
-/// <summary>SLG0002: sets the rank to the largest value every target with known sizes accepts.</summary>
+/// <summary>
+/// SLG0002 / SLG0003 on the attribute: sets the rank to the value the analyzer computed, the largest power of two at
+/// most half of every target's min(d_in, d_out): valid and low rank, so the fixed code has neither diagnostic.
+/// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(ClampRankCodeFixProvider)), Shared]
-public sealed class ClampRankCodeFixProvider : CodeFixProvider
+public sealed class ClampRankCodeFixProvider : DocumentFixProvider
 {
     /// <inheritdoc />
-    public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create(DiagnosticDescriptors.RankExceedsLayerId);
+    public override ImmutableArray<string> FixableDiagnosticIds { get; } =
+        ImmutableArray.Create(DiagnosticDescriptors.RankExceedsLayerId, DiagnosticDescriptors.RankNotLowId);
 
     /// <inheritdoc />
-    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
+    protected override string? Title(SyntaxNode root, Diagnostic diagnostic) =>
+        Target(root, diagnostic) is { } target ? $"Set Rank to {target.Rank}" : null;
 
     /// <inheritdoc />
-    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    protected override Task<Document> FixAsync(Document document, SyntaxNode root, ImmutableArray<Diagnostic> diagnostics, CancellationToken cancellationToken)
     {
-        var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
-        foreach (var diagnostic in context.Diagnostics)
+        // Several diagnostics on one attribute (one per target) agree on the rank; take the smallest to be safe.
+        var ranks = diagnostics.Select(d => Target(root, d)).Where(t => t is not null).Select(t => t!.Value)
+            .GroupBy(t => t.Argument).ToDictionary(g => g.Key, g => g.Min(t => t.Rank));
+        var fixedRoot = root.ReplaceNodes(ranks.Keys.Select(a => a.Expression), (original, _) =>
         {
-            if (!diagnostic.Properties.TryGetValue(DiagnosticDescriptors.MaxRankProperty, out var text)
-                || !int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var maxRank) || maxRank < 1)
-                continue;
-            if (root?.FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true)?.FirstAncestorOrSelf<AttributeArgumentSyntax>() is not { } argument)
-                continue;
-            context.RegisterCodeFix(
-                CodeAction.Create(
-                    $"Set Rank to {maxRank}",
-                    ct => ClampAsync(context.Document, argument, maxRank, ct),
-                    equivalenceKey: nameof(ClampRankCodeFixProvider)),
-                diagnostic);
-        }
+            var argument = (AttributeArgumentSyntax)original.Parent!;
+            return SyntaxFactory.LiteralExpression(SyntaxKind.NumericLiteralExpression, SyntaxFactory.Literal(ranks[argument])).WithTriviaFrom(original);
+        });
+        return Task.FromResult(document.WithSyntaxRoot(fixedRoot));
     }
 
-    private static async Task<Document> ClampAsync(Document document, AttributeArgumentSyntax argument, int maxRank, CancellationToken cancellationToken)
+    private static (AttributeArgumentSyntax Argument, int Rank)? Target(SyntaxNode root, Diagnostic diagnostic)
     {
-        var root = await document.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
-        if (root is null)
-            return document;
-        var value = SyntaxFactory.LiteralExpression(SyntaxKind.NumericLiteralExpression, SyntaxFactory.Literal(maxRank))
-            .WithTriviaFrom(argument.Expression);
-        return document.WithSyntaxRoot(root.ReplaceNode(argument.Expression, value));
+        if (!diagnostic.Properties.TryGetValue(DiagnosticDescriptors.MaxRankProperty, out var text)
+            || !int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var rank) || rank < 1)
+            return null;
+        return NodeOf(root, diagnostic)?.FirstAncestorOrSelf<AttributeArgumentSyntax>() is { NameEquals.Name.Identifier.ValueText: "Rank" } argument
+            ? (argument, rank) : null;
     }
 }

@@ -4,7 +4,6 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -14,41 +13,28 @@ namespace SingLoRA.CodeFixes;
 
 /// <summary>SLG0015 / SLG0016: makes the annotated class and every type containing it partial.</summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(MakePartialCodeFixProvider)), Shared]
-public sealed class MakePartialCodeFixProvider : CodeFixProvider
+public sealed class MakePartialCodeFixProvider : DocumentFixProvider
 {
     /// <inheritdoc />
     public override ImmutableArray<string> FixableDiagnosticIds { get; } =
         ImmutableArray.Create(DiagnosticDescriptors.NotPartialId, DiagnosticDescriptors.ContainingTypeNotPartialId);
 
     /// <inheritdoc />
-    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
+    protected override string? Title(SyntaxNode root, Diagnostic diagnostic) =>
+        Declaration(root, diagnostic) is null ? null : "Make the class and its containing types partial";
 
     /// <inheritdoc />
-    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    protected override Task<Document> FixAsync(Document document, SyntaxNode root, ImmutableArray<Diagnostic> diagnostics, CancellationToken cancellationToken)
     {
-        var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
-        if (root?.FindToken(context.Span.Start).Parent?.FirstAncestorOrSelf<TypeDeclarationSyntax>() is not { } declaration)
-            return;
-        foreach (var diagnostic in context.Diagnostics)
-        {
-            context.RegisterCodeFix(
-                CodeAction.Create(
-                    "Make the class and its containing types partial",
-                    ct => MakePartialAsync(context.Document, declaration, ct),
-                    equivalenceKey: nameof(MakePartialCodeFixProvider)),
-                diagnostic);
-        }
+        var types = Distinct(diagnostics.Select(d => Declaration(root, d)))
+            .SelectMany(d => d.AncestorsAndSelf().OfType<TypeDeclarationSyntax>())
+            .Where(t => !t.Modifiers.Any(SyntaxKind.PartialKeyword))
+            .Distinct();
+        return Task.FromResult(document.WithSyntaxRoot(root.ReplaceNodes(types, (_, rewritten) => AddPartial(rewritten))));
     }
 
-    private static async Task<Document> MakePartialAsync(Document document, TypeDeclarationSyntax declaration, CancellationToken cancellationToken)
-    {
-        var root = await document.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
-        if (root is null)
-            return document;
-        var types = declaration.AncestorsAndSelf().OfType<TypeDeclarationSyntax>().Where(t => !t.Modifiers.Any(SyntaxKind.PartialKeyword));
-        var updated = root.ReplaceNodes(types, (original, rewritten) => AddPartial(rewritten));
-        return document.WithSyntaxRoot(updated);
-    }
+    private static TypeDeclarationSyntax? Declaration(SyntaxNode root, Diagnostic diagnostic) =>
+        NodeOf(root, diagnostic)?.FirstAncestorOrSelf<TypeDeclarationSyntax>();
 
     /// <summary>Adds <c>partial</c> as the last modifier (C# requires it right before the type keyword).</summary>
     private static TypeDeclarationSyntax AddPartial(TypeDeclarationSyntax type)

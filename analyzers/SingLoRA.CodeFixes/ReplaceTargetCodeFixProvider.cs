@@ -5,7 +5,6 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -15,47 +14,42 @@ namespace SingLoRA.CodeFixes;
 
 /// <summary>SLG0012: replaces an unknown target with the closest field name (when the value is a plain string literal).</summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(ReplaceTargetCodeFixProvider)), Shared]
-public sealed class ReplaceTargetCodeFixProvider : CodeFixProvider
+public sealed class ReplaceTargetCodeFixProvider : DocumentFixProvider
 {
     /// <inheritdoc />
     public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create(DiagnosticDescriptors.UnknownTargetId);
 
     /// <inheritdoc />
-    public override FixAllProvider? GetFixAllProvider() => null; // Each replacement rewrites the same literal.
+    protected override string? Title(SyntaxNode root, Diagnostic diagnostic) =>
+        Replacement(root, diagnostic) is { } r ? $"Replace '{r.Target}' with '{r.Suggestion}'" : null;
 
     /// <inheritdoc />
-    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    protected override Task<Document> FixAsync(Document document, SyntaxNode root, ImmutableArray<Diagnostic> diagnostics, CancellationToken cancellationToken)
     {
-        var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
-        foreach (var diagnostic in context.Diagnostics)
+        // Every replacement in one literal is applied to it together (Fix All on "qq, kk" fixes both).
+        var byLiteral = diagnostics.Select(d => Replacement(root, d)).Where(r => r is not null).Select(r => r!.Value)
+            .GroupBy(r => r.Literal).ToDictionary(g => g.Key, g => g.ToList());
+        var fixedRoot = root.ReplaceNodes(byLiteral.Keys, (original, _) =>
         {
-            if (!diagnostic.Properties.TryGetValue(DiagnosticDescriptors.TargetProperty, out var target) || target is null
-                || !diagnostic.Properties.TryGetValue(DiagnosticDescriptors.SuggestionProperty, out var suggestion) || suggestion is null)
-                continue;
-            if (root?.FindToken(diagnostic.Location.SourceSpan.Start).Parent?.FirstAncestorOrSelf<AttributeArgumentSyntax>()
-                    is not { Expression: LiteralExpressionSyntax literal } || !literal.IsKind(SyntaxKind.StringLiteralExpression))
-                continue;
-            context.RegisterCodeFix(
-                CodeAction.Create(
-                    $"Replace '{target}' with '{suggestion}'",
-                    ct => ReplaceAsync(context.Document, literal, target, suggestion, ct),
-                    equivalenceKey: nameof(ReplaceTargetCodeFixProvider) + ":" + target),
-                diagnostic);
-        }
+            var entries = original.Token.ValueText.Split(',');
+            foreach (var (_, target, suggestion) in byLiteral[original])
+            {
+                int index = Array.FindIndex(entries, e => e.Trim() == target);
+                if (index >= 0)
+                    entries[index] = entries[index].Replace(target, suggestion);
+            }
+            return original.WithToken(SyntaxFactory.Literal(string.Join(",", entries)).WithTriviaFrom(original.Token));
+        });
+        return Task.FromResult(document.WithSyntaxRoot(fixedRoot));
     }
 
-    private static async Task<Document> ReplaceAsync(Document document, LiteralExpressionSyntax literal, string target, string suggestion, CancellationToken cancellationToken)
+    private static (LiteralExpressionSyntax Literal, string Target, string Suggestion)? Replacement(SyntaxNode root, Diagnostic diagnostic)
     {
-        var root = await document.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
-        if (root is null)
-            return document;
-        var entries = literal.Token.ValueText.Split(',');
-        int index = Array.FindIndex(entries, e => e.Trim() == target);
-        if (index < 0)
-            return document;
-        entries[index] = entries[index].Replace(target, suggestion);
-        var text = string.Join(",", entries);
-        var replacement = literal.WithToken(SyntaxFactory.Literal(text).WithTriviaFrom(literal.Token));
-        return document.WithSyntaxRoot(root.ReplaceNode(literal, replacement));
+        if (!diagnostic.Properties.TryGetValue(DiagnosticDescriptors.TargetProperty, out var target) || target is null
+            || !diagnostic.Properties.TryGetValue(DiagnosticDescriptors.SuggestionProperty, out var suggestion) || suggestion is null)
+            return null;
+        return NodeOf(root, diagnostic)?.FirstAncestorOrSelf<AttributeArgumentSyntax>() is { Expression: LiteralExpressionSyntax literal }
+               && literal.IsKind(SyntaxKind.StringLiteralExpression)
+            ? (literal, target, suggestion) : null;
     }
 }

@@ -40,11 +40,88 @@ public class CodeFixTests
             NoNotes);
 
     [Fact]
-    public Task Rank_is_clamped_to_the_smallest_target() =>
-        V.FixAsync<ClampRankCodeFixProvider>(
+    public Task Rank_is_clamped_to_a_rank_that_is_valid_and_low_for_every_target() =>
+        Verify<LayerSizeAnalyzer>.FixAsync<ClampRankCodeFixProvider>(
             "[SingLoRA(Rank = {|SLG0002:{|SLG0002:32|}|}, Targets = \"q,k\")]\npublic partial class Attention : Module<Tensor, Tensor>\n" + Body,
-            "[SingLoRA(Rank = {|SLG0003:8|}, Targets = \"q,k\")]\npublic partial class Attention : Module<Tensor, Tensor>\n" + Body,
+            "[SingLoRA(Rank = 4, Targets = \"q,k\")]\npublic partial class Attention : Module<Tensor, Tensor>\n" + Body,
             NoNotes);
+
+    [Fact]
+    public Task A_full_rank_is_lowered_by_the_same_fix() =>
+        Verify<LayerSizeAnalyzer>.FixAsync<ClampRankCodeFixProvider>(
+            "[SingLoRA(Rank = {|SLG0003:8|}, Targets = \"q,k\")]\npublic partial class Attention : Module<Tensor, Tensor>\n" + Body,
+            "[SingLoRA(Rank = 4, Targets = \"q,k\")]\npublic partial class Attention : Module<Tensor, Tensor>\n" + Body,
+            NoNotes);
+
+    [Fact]
+    public Task Two_unknown_targets_in_one_literal_are_both_replaced() =>
+        V.FixAsync<ReplaceTargetCodeFixProvider>(
+            "[SingLoRA(Rank = 4, Targets = \"{|SLG0012:qq|}, {|SLG0012:kk|}\")]\npublic partial class Attention : Module<Tensor, Tensor>\n" + Body,
+            "[SingLoRA(Rank = 4, Targets = \"q, k\")]\npublic partial class Attention : Module<Tensor, Tensor>\n" + Body,
+            NoNotes);
+
+    [Fact]
+    public Task A_primary_constructor_becomes_a_constructor_that_calls_register_components() =>
+        V.FixAsync<AddRegisterComponentsCallCodeFixProvider>(
+            """
+            [SingLoRA(Rank = 4, Targets = "q,k")]
+            public partial class {|SLG0020:Attention|}(long d, double scale) : Module<Tensor, Tensor>(nameof(Attention))
+            {
+                private readonly Linear q = Linear(d, d), k = Linear(d, d);
+                private readonly Linear v = Linear(8, 8);
+                public override Tensor forward(Tensor x) => (q.forward(x) + k.forward(x) + v.forward(x)) * scale;
+            }
+            """,
+            """
+            [SingLoRA(Rank = 4, Targets = "q,k")]
+            public partial class Attention : Module<Tensor, Tensor>
+            {
+                private readonly Linear q, k;
+                private readonly Linear v = Linear(8, 8);
+                private readonly double scale;
+
+                public Attention(long d, double scale) : base(nameof(Attention))
+                {
+                    this.scale = scale;
+                    q = Linear(d, d);
+                    k = Linear(d, d);
+                    RegisterComponents();
+                }
+
+                public override Tensor forward(Tensor x) => (q.forward(x) + k.forward(x) + v.forward(x)) * scale;
+            }
+            """);
+
+    [Fact]
+    public Task Every_constructor_that_does_not_chain_gets_the_call() =>
+        V.FixAsync<AddRegisterComponentsCallCodeFixProvider>(
+            """
+            [SingLoRA(Rank = 4, Targets = "q")]
+            public partial class {|SLG0020:Attention|} : Module<Tensor, Tensor>
+            {
+                private readonly Linear q;
+                public Attention(int d) : base("attention") => q = Linear(d, d);
+                public Attention(long d, string name) : base(name) { q = Linear(d, d); }
+                public Attention() : this(8) { }
+                public override Tensor forward(Tensor x) => q.forward(x);
+            }
+            """,
+            """
+            [SingLoRA(Rank = 4, Targets = "q")]
+            public partial class Attention : Module<Tensor, Tensor>
+            {
+                private readonly Linear q;
+                public Attention(int d) : base("attention")
+                {
+                    q = Linear(d, d);
+                    RegisterComponents();
+                }
+
+                public Attention(long d, string name) : base(name) { q = Linear(d, d); RegisterComponents(); }
+                public Attention() : this(8) { }
+                public override Tensor forward(Tensor x) => q.forward(x);
+            }
+            """);
 
     [Fact]
     public Task Register_components_call_is_added_to_the_constructor() =>

@@ -2,10 +2,10 @@ using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Linq;
 using System.Threading.Tasks;
-using Basic.Reference.Assemblies;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.Diagnostics;
+using SingLoRA.Testing;
 using Xunit;
 
 namespace SingLoRA.Analyzers.Tests;
@@ -262,33 +262,16 @@ public class CorpusTests
     /// <summary>Runs the generator, checks the output compiles without errors, and returns every SingLoRA analyzer's diagnostics.</summary>
     private static async Task<ImmutableArray<Diagnostic>> AnalyzeGeneratedAsync(params (string Path, string Text)[] sources)
     {
-        var parseOptions = CSharpParseOptions.Default
-            .WithLanguageVersion(LanguageVersion.Latest)
-            .WithFeatures(new[] { new KeyValuePair<string, string>("InterceptorsNamespaces", "SingLoRA.Generated") });
-        var references = Net100.References.All.Concat(new MetadataReference[]
-        {
-            MetadataReference.CreateFromFile(typeof(TorchSharp.torch).Assembly.Location),
-            MetadataReference.CreateFromFile(typeof(SingLoRAAttribute).Assembly.Location),
-        });
-        var compilation = CSharpCompilation.Create(
-            "Corpus",
-            sources.Select(s => CSharpSyntaxTree.ParseText(s.Text, parseOptions, path: s.Path)),
-            references,
-            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
+        var run = CompileHarness.RunGenerator(CompileHarness.Compile(sources, "Corpus"));
+        Assert.Empty(run.Diagnostics);
+        Assert.True(run.Output.SyntaxTrees.Count() > sources.Length, "the generator produced nothing");
+        Assert.Empty(run.Output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).Select(d => d.ToString()));
 
-        CSharpGeneratorDriver.Create(new[] { new SingLoRA.Generator.SingLoRAGenerator().AsSourceGenerator() }, parseOptions: parseOptions)
-            .RunGeneratorsAndUpdateCompilation(compilation, out var output, out var generatorDiagnostics);
-        Assert.Empty(generatorDiagnostics);
-        Assert.True(output.SyntaxTrees.Count() > sources.Length, "the generator produced nothing");
-        Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).Select(d => d.ToString()));
-
-        var analyzers = typeof(DiagnosticDescriptors).Assembly.GetTypes()
-            .Where(t => !t.IsAbstract && typeof(DiagnosticAnalyzer).IsAssignableFrom(t))
-            .Select(t => (DiagnosticAnalyzer)System.Activator.CreateInstance(t)!)
-            .ToImmutableArray();
-        Assert.Equal(3, analyzers.Length);
-        var all = await output.WithAnalyzers(analyzers).GetAllDiagnosticsAsync();
-        // Analyzer exceptions surface as AD0001; keep them, drop the compiler's own warnings.
+        var analyzers = CompileHarness.AnalyzersIn(typeof(DiagnosticDescriptors).Assembly);
+        Assert.Equal(new[] { "LayerSizeAnalyzer", "LinearTargetUsageAnalyzer", "RampStepAnalyzer", "RegistrationOrderAnalyzer", "SingLoRAModuleAnalyzer" },
+            analyzers.Select(a => a.GetType().Name).ToArray());
+        var (all, exceptions) = await CompileHarness.RunAnalyzersAsync(run.Output, analyzers);
+        Assert.Empty(exceptions);
         return all.Where(d => d.Id.StartsWith("SLG", System.StringComparison.Ordinal) || d.Id == "AD0001").ToImmutableArray();
     }
 }

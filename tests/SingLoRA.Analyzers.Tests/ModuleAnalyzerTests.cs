@@ -9,27 +9,8 @@ namespace SingLoRA.Analyzers.Tests;
 /// <summary>The class-level diagnostics: options, targets, layer sizes, the class's shape and generated members.</summary>
 public class ModuleAnalyzerTests
 {
-    private static readonly string[] NoNotes = { "SLG0004", "SLG0005" };
-
-    /// <summary>An attention block with q, k, v of the given sizes (constants), the attribute text as given.</summary>
-    private static string Attention(string attribute, string qSize = "16, 16", string kSize = "16, 16", string extra = "") => $$"""
-        [{{attribute}}]
-        public partial class Attention : Module<Tensor, Tensor>
-        {
-            private readonly Linear q, k, v;
-
-            public Attention() : base(nameof(Attention))
-            {
-                q = Linear({{qSize}});
-                k = Linear({{kSize}});
-                v = Linear(16, 16);
-                RegisterComponents();
-            }
-
-            public override Tensor forward(Tensor x) => q.forward(x) + k.call(x) + v.forward(x);
-        {{extra}}
-        }
-        """;
+    private static string Attention(string attribute, string qSize = "16, 16", string kSize = "16, 16", string extra = "") =>
+        TestModels.Attention(attribute, qSize, kSize, extra);
 
     [Fact]
     public Task Valid_model_has_no_diagnostics() =>
@@ -49,62 +30,6 @@ public class ModuleAnalyzerTests
     [Fact]
     public Task Rank_from_a_constant_expression_is_accepted() =>
         V.AnalyzeAsync(Attention("SingLoRA(Rank = Attention.R * 2, Targets = \"q,k\")", extra: "    public const int R = 2;"));
-
-    // --- SLG0002 / SLG0003 rank against the layer
-
-    [Fact]
-    public Task Rank_larger_than_the_layer_is_reported() =>
-        V.AnalyzeAsync(new[] { Attention("SingLoRA(Rank = {|SLG0002:12|}, Targets = \"q,k\")", kSize: "16, 8") }, NoNotes);
-
-    [Fact]
-    public Task Rank_within_the_layer_is_accepted() =>
-        V.AnalyzeAsync(new[] { Attention("SingLoRA(Rank = 7, Targets = \"q,k\")", kSize: "16, 8") }, NoNotes);
-
-    [Fact]
-    public Task Rank_against_sizes_from_constants_named_arguments_and_initialisers() =>
-        V.AnalyzeAsync(new[] { """
-            [SingLoRA(Rank = {|SLG0002:{|SLG0002:40|}|}, Targets = "a,b,c")]
-            public partial class Mlp : Module<Tensor, Tensor>
-            {
-                private const int D = 32;
-                private Linear a = Linear(D, D * 2);
-                private Module<Tensor, Tensor> b = Linear(inputSize: 64, outputSize: D, hasBias: false);
-                private Linear c;
-                public Mlp(int d) : base("mlp") { c = Linear(d, d); RegisterComponents(); }
-                public override Tensor forward(Tensor x) => c.forward(b.forward(a.forward(x)));
-            }
-            """ }, NoNotes);
-
-    [Fact]
-    public Task Rank_is_not_checked_when_sizes_are_not_constants() =>
-        V.AnalyzeAsync(new[] { Attention("SingLoRA(Rank = 400, Targets = \"q,k\")", qSize: "d, d", kSize: "d, 2 * d")
-            .Replace("public Attention()", "public Attention(int d)") }, NoNotes);
-
-    [Fact]
-    public Task Rank_equal_to_the_layer_is_not_low_rank() =>
-        V.AnalyzeAsync(Attention("SingLoRA(Rank = {|SLG0003:{|SLG0003:16|}|}, Targets = \"q,k\")"));
-
-    [Fact]
-    public Task Rank_below_the_layer_is_low_rank() => V.AnalyzeAsync(Attention("SingLoRA(Rank = 15, Targets = \"q,k\")"));
-
-    // --- SLG0004 / SLG0005 notes
-
-    [Fact]
-    public Task Non_square_target_gets_the_truncation_note() =>
-        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,{|SLG0004:k|}\")", kSize: "16, 48"));
-
-    [Fact]
-    public Task Lone_square_target_gets_the_symmetric_note() =>
-        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"{|SLG0005:q|}\")"));
-
-    [Fact]
-    public Task Lone_non_square_target_gets_only_the_truncation_note() =>
-        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"{|SLG0004:q|}\")", qSize: "16, 32"));
-
-    [Fact]
-    public Task Lone_square_note_can_be_turned_off_in_editorconfig() =>
-        V.AnalyzeAsync(new[] { Attention("SingLoRA(Rank = 4, Targets = \"q\")") }, null,
-            "root = true\n[*.cs]\ndotnet_diagnostic.SLG0005.severity = none\n");
 
     // --- SLG0006..SLG0009 options
 
@@ -206,6 +131,42 @@ public class ModuleAnalyzerTests
             public partial class {|SLG0017:Holder|}
             {
                 private readonly Linear q = Linear(8, 8), k = Linear(8, 8);
+            }
+            """);
+
+    [Fact]
+    public Task Static_and_file_local_classes_are_reported() =>
+        V.AnalyzeAsync("""
+            [SingLoRA(Rank = 4, Targets = "{|SLG0012:q|}")]
+            public static partial class {|SLG0017:Holder|}
+            {
+            }
+
+            [SingLoRA(Rank = 4, Targets = "q")]
+            file partial class {|SLG0017:Local|} : Module<Tensor, Tensor>
+            {
+                private readonly Linear q = Linear(8, 8);
+                public Local() : base("local") { RegisterComponents(); }
+                public override Tensor forward(Tensor x) => q.forward(x);
+            }
+            """);
+
+    [Fact]
+    public Task An_annotated_class_deriving_from_an_annotated_class_is_reported() =>
+        V.AnalyzeAsync("""
+            [SingLoRA(Rank = 4, Targets = "q")]
+            public partial class Base : Module<Tensor, Tensor>
+            {
+                protected readonly Linear q = Linear(8, 8);
+                public Base() : base("base") { RegisterComponents(); }
+                public override Tensor forward(Tensor x) => q.forward(x);
+            }
+
+            [SingLoRA(Rank = 4, Targets = "k, {|SLG0013:q|}")]
+            public partial class {|SLG0026:Derived|} : Base
+            {
+                private readonly Linear k = Linear(8, 8);
+                public Derived() { RegisterComponents(); }
             }
             """);
 

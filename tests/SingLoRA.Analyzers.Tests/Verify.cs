@@ -1,6 +1,5 @@
 using System.Collections.Generic;
 using System.Threading.Tasks;
-using Basic.Reference.Assemblies;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp.Testing;
@@ -82,15 +81,7 @@ public static class Verify<TAnalyzer> where TAnalyzer : DiagnosticAnalyzer, new(
         return source.StartsWith(header, System.StringComparison.Ordinal) ? header + Usings + source.Substring(header.Length) : Usings + source;
     }
 
-    private static readonly IReadOnlyList<MetadataReference> References = BuildReferences();
-
-    private static List<MetadataReference> BuildReferences()
-    {
-        var references = new List<MetadataReference>(Net100.References.All);
-        references.Add(MetadataReference.CreateFromFile(typeof(TorchSharp.torch).Assembly.Location));
-        references.Add(MetadataReference.CreateFromFile(typeof(SingLoRA.SingLoRAAttribute).Assembly.Location));
-        return references;
-    }
+    private static readonly IReadOnlyList<MetadataReference> References = SingLoRA.Testing.CompileHarness.References;
 
     private static DiagnosticDescriptor Find(string id)
     {

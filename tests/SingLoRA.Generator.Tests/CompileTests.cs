@@ -47,8 +47,8 @@ public class CompileTests
     {
         var (result, _, _) = GeneratorHarness.Run(GeneratorHarness.Compile(("A.cs", Cases.ModuleTargets)));
         var source = Assert.Single(result.Results.Single().GeneratedSources);
-        Assert.Contains("global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.q_proj) = __singlora_q_proj;", source.SourceText.ToString());
-        Assert.Contains("this.wq = __singlora_wq;", source.SourceText.ToString());
+        Assert.Contains("global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.q_proj) = __singloraAdapter_q_proj;", source.SourceText.ToString());
+        Assert.Contains("this.wq = __singloraAdapter_wq;", source.SourceText.ToString());
     }
 
     [Theory]
@@ -116,6 +116,25 @@ public class CompileTests
             """;
         var (result, _, _) = GeneratorHarness.Run(GeneratorHarness.Compile(("A1.cs", part), ("A2.cs", main)));
         Assert.Single(result.Results.Single().GeneratedSources, s => s.HintName == "A.SingLoRA.g.cs");
+    }
+
+    [Fact]
+    public void A_target_named_like_a_generated_field_still_compiles()
+    {
+        // Before the generated fields were renamed, a target named "options" got an adapter field "__singlora_options",
+        // the name of the options field too (CS0102 in generated code).
+        var source = Cases.Usings + """
+            [SingLoRA(Rank = 2, Targets = "options, adapter")]
+            public partial class A : Module<Tensor, Tensor>
+            {
+                private readonly Linear options = Linear(4, 4);
+                private readonly Module<Tensor, Tensor> adapter = Linear(4, 4);
+                public A() : base("A") => RegisterComponents();
+                public override Tensor forward(Tensor x) => options.forward(x) + adapter.forward(x);
+            }
+            """;
+        var (_, output, _) = GeneratorHarness.Run(GeneratorHarness.Compile(("A.cs", source)));
+        Assert.Empty(GeneratorHarness.Problems(output));
     }
 
     [Fact]

@@ -1,10 +1,10 @@
 using System;
 using System.Collections.Generic;
-using System.Diagnostics;
 using System.IO;
 using System.IO.Compression;
 using System.Linq;
 using System.Reflection;
+using SingLoRA.Testing;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -26,7 +26,11 @@ public class PackageConsumerTests(ITestOutputHelper output)
     {
         string repo = Meta("SingLoRA.RepoRoot");
         string configuration = Meta("SingLoRA.Configuration");
-        string version = Meta("SingLoRA.Version");
+        // A version no earlier run (and no local build of a consumer) can have put in a NuGet cache: a stale
+        // SingLoRA.Gen there would otherwise be restored instead of the package just packed.
+        string version = $"{Meta("SingLoRA.Version")}-test.{DateTime.UtcNow:yyyyMMddHHmmss}.{Guid.NewGuid().ToString("N")[..8]}";
+        string globalPackages = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
+            ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
         string work = Path.Combine(Path.GetTempPath(), "singlora-package-test-" + Guid.NewGuid().ToString("N")[..12]);
         string feed = Path.Combine(work, "feed");
         string consumer = Path.Combine(work, "consumer");
@@ -34,7 +38,7 @@ public class PackageConsumerTests(ITestOutputHelper output)
         try
         {
             // 1. Pack (the test project's reference built everything in this configuration already).
-            Run("dotnet", $"pack \"{Path.Combine(repo, "src", "SingLoRA.Gen.Package", "SingLoRA.Gen.Package.csproj")}\" --no-build -c {configuration} -o \"{feed}\"", repo, 300);
+            Run("dotnet", $"pack \"{Path.Combine(repo, "src", "SingLoRA.Gen.Package", "SingLoRA.Gen.Package.csproj")}\" --no-build -c {configuration} -o \"{feed}\" -p:PackageVersion={version}", repo, 300);
             string nupkg = Path.Combine(feed, $"SingLoRA.Gen.{version}.nupkg");
             Assert.True(File.Exists(nupkg), $"{nupkg} was not produced.");
             using (var zip = ZipFile.OpenRead(nupkg))
@@ -56,8 +60,6 @@ public class PackageConsumerTests(ITestOutputHelper output)
 
             // 2. A fresh consumer: its own packages folder (the machine's cache only as a read-only fallback, so a
             //    stale SingLoRA.Gen there cannot be picked up), the feed added to the user's normal NuGet sources.
-            string globalPackages = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
-                ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
             File.WriteAllText(Path.Combine(consumer, "NuGet.config"), $"""
                 <?xml version="1.0" encoding="utf-8"?>
                 <configuration>
@@ -95,40 +97,36 @@ public class PackageConsumerTests(ITestOutputHelper output)
             Assert.Contains("trained: 1 step", run);
             Assert.Contains("adapter files: round trip ok", run);
             Assert.Contains("CONSUMER OK", run);
+
+            // 4. A project on an older framework gets one error naming the requirement, not CS0246 for every SingLoRA type.
+            string old = Path.Combine(work, "old");
+            Directory.CreateDirectory(old);
+            File.Copy(Path.Combine(consumer, "NuGet.config"), Path.Combine(old, "NuGet.config"));
+            File.WriteAllText(Path.Combine(old, "Old.csproj"), File.ReadAllText(Path.Combine(consumer, "Consumer.csproj")).Replace("net10.0", "net8.0"));
+            File.WriteAllText(Path.Combine(old, "Program.cs"), ConsumerProgram);
+            var (exit, text) = RunAllowingFailure("dotnet", "build -c Release", old, 480);
+            Assert.NotEqual(0, exit);
+            var errors = text.Split('\n').Where(l => l.Contains(": error ", StringComparison.Ordinal)).Select(l => l.Trim()).Distinct().ToList();
+            Assert.True(errors.Count == 1, "expected one error, got:\n" + string.Join("\n", errors));
+            Assert.Contains("SingLoRA.Gen requires .NET 10 or later: this project targets 'net8.0'", errors[0]);
         }
         finally
         {
             try { Directory.Delete(work, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            // Nothing of this version may stay in the machine's cache (restores went to the work folder; this is a guard).
+            try { Directory.Delete(Path.Combine(globalPackages, "singlora.gen", version), recursive: true); } catch (DirectoryNotFoundException) { } catch (IOException) { }
         }
     }
 
     private string Run(string file, string arguments, string directory, int timeoutSeconds)
     {
-        var info = new ProcessStartInfo(file, arguments)
-        {
-            WorkingDirectory = directory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        info.Environment["DOTNET_NOLOGO"] = "1";
-        // The outer `dotnet test` sets MSBuild variables for its own build; the child must start clean.
-        foreach (var key in new[] { "MSBuildExtensionsPath", "MSBuildSDKsPath", "MSBUILD_EXE_PATH", "MSBuildLoadMicrosoftTargetsReadOnly" })
-            info.Environment.Remove(key);
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromSeconds(timeoutSeconds)))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"`{file} {arguments}` did not finish within {timeoutSeconds} s.");
-        }
-        string text = stdout.Result + stderr.Result;
-        output.WriteLine($"$ {file} {arguments}  (in {directory})\n{text}");
-        Assert.True(process.ExitCode == 0, $"`{file} {arguments}` exited with {process.ExitCode}:\n{text}");
+        var (exit, text) = RunAllowingFailure(file, arguments, directory, timeoutSeconds);
+        Assert.True(exit == 0, $"`{file} {arguments}` exited with {exit}:\n{text}");
         return text;
     }
+
+    private (int ExitCode, string Output) RunAllowingFailure(string file, string arguments, string directory, int timeoutSeconds) =>
+        DotnetProcess.Run(file, arguments, directory, timeoutSeconds, output.WriteLine);
 
     private const string ConsumerProgram = """
         using System;

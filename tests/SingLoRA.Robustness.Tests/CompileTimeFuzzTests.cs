@@ -10,7 +10,8 @@ using Xunit.Abstractions;
 namespace SingLoRA.Robustness.Tests;
 
 /// <summary>
-/// The generator never breaks a build and no analyzer throws, whatever half-typed code the IDE hands them.
+/// The generator never breaks a build, never fails internally (SLG0022), and no analyzer throws, whatever half-typed
+/// code the IDE hands them; and every class or target the generator skips is named by an SLG diagnostic saying why.
 /// The suite runs a fixed number of cases; `SINGLORA_FUZZ_ITERATIONS` and `SINGLORA_FUZZ_SEED` set a longer run
 /// (see docs/reliability.md). Every failure prints its seed and case and saves the input for reproduction.
 /// </summary>
@@ -62,6 +63,39 @@ public class CompileTimeFuzzTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void The_skip_property_fails_when_no_diagnostic_explains_a_skip()
+    {
+        // The same inputs the property passes on with the analyzers, without them: a skipped class and a skipped target.
+        const string source = """
+            using SingLoRA;
+            using TorchSharp.Modules;
+            using static TorchSharp.torch;
+            using static TorchSharp.torch.nn;
+
+            [SingLoRA(Rank = 2, Targets = "q")]
+            public class NotPartial : Module<Tensor, Tensor>
+            {
+                private readonly Linear q = Linear(4, 4);
+                public NotPartial() : base("n") { RegisterComponents(); }
+                public override Tensor forward(Tensor x) => q.forward(x);
+            }
+
+            [SingLoRA(Rank = 2, Targets = "q, missing")]
+            public partial class Partial : Module<Tensor, Tensor>
+            {
+                private readonly Linear q = Linear(4, 4);
+                public Partial() : base("p") { RegisterComponents(); }
+                public override Tensor forward(Tensor x) => q.forward(x);
+            }
+            """;
+        Assert.Empty(new FuzzHarness().Run(source));
+        var problems = new FuzzHarness(withAnalyzers: false).Run(source);
+        Assert.Equal(2, problems.Count);
+        Assert.Contains(problems, p => p.StartsWith("class NotPartial got no generated code", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("target 'missing' of Partial got no adapter", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Nothing_escapes_the_generator_or_the_analyzers_on_mutated_model_files()
     {
         int iterations = EnvInt("SINGLORA_FUZZ_ITERATIONS", SuiteIterations);
@@ -93,7 +127,10 @@ public class CompileTimeFuzzTests(ITestOutputHelper output)
                 failures.Add($"seed {seed}, case {i} (input saved to {path}): {problems[0]}");
             }
         }
-        output.WriteLine($"{iterations} mutated inputs ({multiFile} with two files), seed {seed}, {harness.AnalyzerCount} analyzers, {Corpus.Count} corpus files, {Mutator.OperationCount} mutation kinds.");
+        output.WriteLine($"{iterations} mutated inputs ({multiFile} with two files), seed {seed}, {harness.AnalyzerCount} analyzers, {Corpus.Count} corpus files, {Mutator.OperationCount} mutation kinds; "
+            + $"{harness.AnnotatedClasses} [SingLoRA] classes seen, {harness.SkippedClasses} skipped and {harness.SkippedTargets} targets skipped, each explained by an SLG diagnostic; no SLG0022.");
+        // The property must have had something to check, or it proves nothing.
+        Assert.True(iterations < 100 || harness.SkippedClasses > 0 && harness.SkippedTargets > 0, "the mutations never made the generator skip a class and a target");
         Assert.True(failures.Count == 0, string.Join(Environment.NewLine, failures));
     }
 }

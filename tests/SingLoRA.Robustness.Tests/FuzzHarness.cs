@@ -3,69 +3,115 @@ using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.IO;
 using System.Linq;
-using System.Reflection;
-using Basic.Reference.Assemblies;
 using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Diagnostics;
+using SingLoRA.Testing;
 
 namespace SingLoRA.Robustness.Tests;
 
-/// <summary>Runs the generator and every analyzer over source files, as the compiler and the IDE would, and collects anything that escaped.</summary>
+/// <summary>
+/// Runs the generator and every analyzer over source files, as the compiler and the IDE would, and collects what went
+/// wrong: anything that escaped the generator or an analyzer, the generator's internal error (SLG0022), and every
+/// class or target the generator skipped without an SLG diagnostic that says why.
+/// </summary>
 internal sealed class FuzzHarness
 {
-    private static readonly CSharpParseOptions ParseOptions = new CSharpParseOptions(LanguageVersion.Preview)
-        .WithFeatures(new[] { new KeyValuePair<string, string>("InterceptorsNamespaces", "SingLoRA.Generated") });
+    /// <summary>The diagnostics that explain why a whole class gets no generated code.</summary>
+    private static readonly string[] ClassReasons = { "SLG0015", "SLG0016", "SLG0017", "SLG0019", "SLG0026" };
 
-    private static readonly ImmutableArray<MetadataReference> References = Net100.References.All
-        .Cast<MetadataReference>()
-        .Append(MetadataReference.CreateFromFile(typeof(TorchSharp.torch).Assembly.Location))
-        .Append(MetadataReference.CreateFromFile(typeof(SingLoRA.SingLoRAAttribute).Assembly.Location))
-        .ToImmutableArray();
+    /// <summary>The diagnostics that explain why one target gets no adapter.</summary>
+    private static readonly string[] TargetReasons = { "SLG0010", "SLG0011", "SLG0012", "SLG0013", "SLG0018" };
 
     private readonly ImmutableArray<DiagnosticAnalyzer> _analyzers;
 
-    public FuzzHarness()
-    {
-        _analyzers = AnalyzerAssembly.GetTypes()
-            .Where(t => !t.IsAbstract && typeof(DiagnosticAnalyzer).IsAssignableFrom(t) && t.GetCustomAttribute<DiagnosticAnalyzerAttribute>() is not null)
-            .Select(t => (DiagnosticAnalyzer)Activator.CreateInstance(t)!)
-            .ToImmutableArray();
-    }
-
-    /// <summary>The assembly that holds the analyzers (found through one of its types).</summary>
-    public static Assembly AnalyzerAssembly => typeof(SingLoRA.Analyzers.DiagnosticDescriptors).Assembly;
+    /// <summary>A harness with every SingLoRA analyzer, or (to prove the skip property can fail) with none.</summary>
+    public FuzzHarness(bool withAnalyzers = true) =>
+        _analyzers = withAnalyzers ? CompileHarness.AnalyzersIn(typeof(SingLoRA.Analyzers.DiagnosticDescriptors).Assembly) : ImmutableArray<DiagnosticAnalyzer>.Empty;
 
     public int AnalyzerCount => _analyzers.Length;
 
-    /// <summary>Every exception that escaped the generator or an analyzer for these files (empty when all is well).</summary>
+    /// <summary>Classes with [SingLoRA] seen, and how many the generator skipped, over every run (for the report line).</summary>
+    public int AnnotatedClasses { get; private set; }
+
+    public int SkippedClasses { get; private set; }
+
+    public int SkippedTargets { get; private set; }
+
+    /// <summary>Everything that went wrong for these files (empty when all is well).</summary>
     public IReadOnlyList<string> Run(params string[] sources) => Run(sources, out _);
 
     public IReadOnlyList<string> Run(string[] sources, out ImmutableArray<Diagnostic> compilerDiagnostics)
     {
         var problems = new List<string>();
-        var trees = sources.Select((s, i) => CSharpSyntaxTree.ParseText(s, ParseOptions, path: $"Model{i}.cs"));
-        var compilation = CSharpCompilation.Create("Fuzz", trees, References,
-            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
+        var compilation = CompileHarness.Compile(sources.Select((s, i) => ($"Model{i}.cs", s)), "Fuzz");
 
-        GeneratorDriver driver = CSharpGeneratorDriver.Create(new[] { new SingLoRA.Generator.SingLoRAGenerator().AsSourceGenerator() }, parseOptions: ParseOptions);
-        driver = driver.RunGeneratorsAndUpdateCompilation(compilation, out var output, out var generatorDiagnostics);
-        foreach (var result in driver.GetRunResult().Results)
+        var run = CompileHarness.RunGenerator(compilation, CompileHarness.CreateDriver(track: false));
+        foreach (var result in run.Result.Results)
             if (result.Exception is not null) problems.Add($"generator threw {result.Exception}");
-        foreach (var d in generatorDiagnostics.Where(d => d.Id is "CS8784" or "CS8785"))
-            problems.Add($"generator failed: {d}");
+        foreach (var d in run.Diagnostics)
+        {
+            if (d.Id is "CS8784" or "CS8785") problems.Add($"generator failed: {d}");
+            else if (d.Id == "SLG0022") problems.Add($"generator internal error: {d}");
+        }
 
-        var exceptions = new List<string>();
-        var options = new CompilationWithAnalyzersOptions(
-            new AnalyzerOptions(ImmutableArray<AdditionalText>.Empty),
-            (exception, analyzer, diagnostic) => exceptions.Add($"{analyzer.GetType().Name} threw {exception}"),
-            concurrentAnalysis: false, logAnalyzerExecutionTime: false);
-        var analyzerDiagnostics = output.WithAnalyzers(_analyzers, options).GetAnalyzerDiagnosticsAsync().GetAwaiter().GetResult();
+        var (analyzerDiagnostics, exceptions) = _analyzers.IsEmpty
+            ? (ImmutableArray<Diagnostic>.Empty, (IReadOnlyList<string>)Array.Empty<string>())
+            : CompileHarness.RunAnalyzersAsync(run.Output, _analyzers).GetAwaiter().GetResult();
         problems.AddRange(exceptions);
         problems.AddRange(analyzerDiagnostics.Where(d => d.Id == "AD0001").Select(d => $"analyzer failed: {d}"));
+        problems.AddRange(UnexplainedSkips(run, analyzerDiagnostics));
 
-        compilerDiagnostics = output.GetDiagnostics();
+        compilerDiagnostics = run.Output.GetDiagnostics();
         return problems;
+    }
+
+    /// <summary>
+    /// The classifier property, observed from outside: every class with [SingLoRA] that got no generated members, and
+    /// every target named in Targets that got no adapter field, must be explained by an SLG diagnostic placed on it.
+    /// </summary>
+    private IEnumerable<string> UnexplainedSkips(CompileHarness.GeneratorRun run, ImmutableArray<Diagnostic> diagnostics)
+    {
+        var generatedTrees = run.Result.GeneratedTrees.ToHashSet();
+        var explaining = diagnostics.Where(d => d.Id.StartsWith("SLG", StringComparison.Ordinal) && d.Severity >= DiagnosticSeverity.Warning && d.Location.IsInSource).ToList();
+        var seen = new HashSet<INamedTypeSymbol>(SymbolEqualityComparer.Default);
+        foreach (var tree in run.Output.SyntaxTrees.Where(t => !generatedTrees.Contains(t)))
+        {
+            var model = run.Output.GetSemanticModel(tree);
+            foreach (var declaration in tree.GetRoot().DescendantNodes().OfType<TypeDeclarationSyntax>())
+            {
+                if (model.GetDeclaredSymbol(declaration) is not INamedTypeSymbol type || !seen.Add(type))
+                    continue;
+                var attribute = type.GetAttributes().FirstOrDefault(a => a.AttributeClass?.ToDisplayString() == "SingLoRA.SingLoRAAttribute");
+                if (attribute?.ApplicationSyntaxReference is not { } application)
+                    continue;
+                AnnotatedClasses++;
+                var spans = type.DeclaringSyntaxReferences.Where(r => !generatedTrees.Contains(r.SyntaxTree)).ToList();
+                bool On(Diagnostic d) => spans.Any(r => r.SyntaxTree == d.Location.SourceTree && r.Span.Contains(d.Location.SourceSpan))
+                    || application.SyntaxTree == d.Location.SourceTree && application.Span.Contains(d.Location.SourceSpan);
+
+                bool generated = type.DeclaringSyntaxReferences.Any(r => generatedTrees.Contains(r.SyntaxTree));
+                if (!generated)
+                {
+                    SkippedClasses++;
+                    if (!explaining.Any(d => ClassReasons.Contains(d.Id) && On(d)))
+                        yield return $"class {type.ToDisplayString()} got no generated code, and no {string.Join("/", ClassReasons)} on it says why";
+                    continue;
+                }
+                var targets = attribute.NamedArguments.FirstOrDefault(a => a.Key == "Targets").Value;
+                if (targets.Kind == TypedConstantKind.Error || targets.Value is not string text)
+                    continue;
+                foreach (var name in text.Split(',').Select(n => n.Trim()).Where(n => n.Length > 0).Distinct())
+                {
+                    bool adapted = type.GetMembers("__singloraAdapter_" + name).Any(m => m.DeclaringSyntaxReferences.Any(r => generatedTrees.Contains(r.SyntaxTree)));
+                    if (adapted)
+                        continue;
+                    SkippedTargets++;
+                    if (!explaining.Any(d => TargetReasons.Contains(d.Id) && application.SyntaxTree == d.Location.SourceTree && application.Span.Contains(d.Location.SourceSpan)))
+                        yield return $"target '{name}' of {type.ToDisplayString()} got no adapter, and no {string.Join("/", TargetReasons)} on [SingLoRA] says why";
+                }
+            }
+        }
     }
 
     public static string SaveForReproduction(string source, int seed, int index)

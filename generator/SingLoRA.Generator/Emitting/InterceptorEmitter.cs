@@ -8,7 +8,7 @@ namespace SingLoRA.Generator.Emitting;
 /// is redirected to the adapter that wraps that layer. The file declares its own file-local
 /// <c>InterceptsLocationAttribute</c>, as the compiler expects.
 /// </summary>
-public static class InterceptorEmitter
+internal static class InterceptorEmitter
 {
     /// <summary>The interceptors file of <paramref name="m"/>.</summary>
     public static string Emit(ModuleModel m, string generatedCode)

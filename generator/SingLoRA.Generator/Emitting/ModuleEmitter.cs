@@ -1,6 +1,7 @@
 using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
+using SingLoRA.Common;
 using SingLoRA.Generator.Models;
 
 namespace SingLoRA.Generator.Emitting;
@@ -10,7 +11,7 @@ namespace SingLoRA.Generator.Emitting;
 /// the <c>RegisterComponents</c> override, the <c>ISingLoRAModule</c> members) and, when a <c>Linear</c> target is
 /// called in the class, a file of interceptors.
 /// </summary>
-public static class ModuleEmitter
+internal static class ModuleEmitter
 {
     /// <summary>The tool name in <c>[GeneratedCode]</c>.</summary>
     public const string ToolName = "SingLoRA.Generator";
@@ -69,15 +70,15 @@ public static class ModuleEmitter
 
         w.Line("/// <summary>The options of this module's <c>[SingLoRA]</c> attribute (unset values take their defaults).</summary>");
         w.Line(GeneratedCode);
-        w.Line($"private static readonly global::SingLoRA.SingLoRAOptions __SingLoRAOptions = new({string.Join(", ", args)});");
+        w.Line($"private static readonly global::SingLoRA.SingLoRAOptions {GeneratedNames.AttributeOptionsField} = new({string.Join(", ", args)});");
         w.Line();
         w.Line("/// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope.</summary>");
         w.Line(GeneratedCode);
-        w.Line("private global::SingLoRA.SingLoRAOptions? __singlora_options;");
+        w.Line($"private global::SingLoRA.SingLoRAOptions? {GeneratedNames.AppliedOptionsField};");
         w.Line();
         w.Line("/// <inheritdoc />");
         w.Line(GeneratedCode);
-        w.Line("public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __singlora_options ?? __SingLoRAOptions;");
+        w.Line($"public global::SingLoRA.SingLoRAOptions {GeneratedNames.OptionsProperty} => {GeneratedNames.AppliedOptionsField} ?? {GeneratedNames.AttributeOptionsField};");
     }
 
     private static void EmitTarget(SourceWriter w, ModuleModel m, TargetModel t)
@@ -85,12 +86,12 @@ public static class ModuleEmitter
         w.Line();
         w.Line($"/// <summary>The adapter of <c>{t.FieldName}</c>, created by <c>RegisterComponents()</c>.</summary>");
         w.Line(GeneratedCode);
-        w.Line($"private {Adapter}? __singlora_{t.FieldName};");
+        w.Line($"private {Adapter}? {GeneratedNames.AdapterField(t.FieldName)};");
         w.Line();
         w.Line($"/// <summary>The SingLoRA adapter that wraps <c>{t.FieldName}</c>; its parameter <c>A</c> is saved as <c>{t.FieldName}.singlora_A</c>.</summary>");
         w.Line($"/// <exception cref=\"global::System.InvalidOperationException\">The module has not called <c>RegisterComponents()</c> yet.</exception>");
         w.Line(GeneratedCode);
-        w.Line($"public {Adapter} {t.PropertyName} => __singlora_{t.FieldName} ?? throw {Injection}.NotCreated({Quote(m.DisplayName)}, {Quote(t.FieldName)});");
+        w.Line($"public {Adapter} {t.PropertyName} => {GeneratedNames.AdapterField(t.FieldName)} ?? throw {Injection}.NotCreated({Quote(m.DisplayName)}, {Quote(t.FieldName)});");
     }
 
     private static void EmitRegisterComponents(SourceWriter w, ModuleModel m)
@@ -101,20 +102,21 @@ public static class ModuleEmitter
         w.Line("/// target's place (and name) among the submodules. Runs once: a second call changes nothing.");
         w.Line("/// </summary>");
         w.Line(GeneratedCode);
-        w.Line("protected override void RegisterComponents()").Open();
+        w.Line($"protected override void {GeneratedNames.RegisterComponents}()").Open();
         w.Line("base.RegisterComponents();");
         if (m.Targets.Count > 0)
         {
-            w.Line($"if (__singlora_{m.Targets[0].FieldName} is not null) return;");
-            w.Line("var options = __singlora_options = global::SingLoRA.SingLoRAOverrides.Apply(__SingLoRAOptions);");
+            w.Line($"if ({GeneratedNames.AdapterField(m.Targets[0].FieldName)} is not null) return;");
+            w.Line($"var options = {GeneratedNames.AppliedOptionsField} = global::SingLoRA.SingLoRAOverrides.Apply({GeneratedNames.AttributeOptionsField});");
             foreach (var t in m.Targets)
             {
-                w.Line($"__singlora_{t.FieldName} = {Injection}.Inject(this._internal_submodules, {Quote(m.DisplayName)}, {Quote(t.FieldName)}, this.{t.FieldIdentifier}, options);");
+                var field = GeneratedNames.AdapterField(t.FieldName);
+                w.Line($"{field} = {Injection}.Inject(this._internal_submodules, {Quote(m.DisplayName)}, {Quote(t.FieldName)}, this.{t.FieldIdentifier}, options);");
                 if (t.Kind == TargetKind.SwappedField)
                 {
                     w.Line(t.IsReadOnly
-                        ? $"global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.{t.FieldIdentifier}) = __singlora_{t.FieldName};"
-                        : $"this.{t.FieldIdentifier} = __singlora_{t.FieldName};");
+                        ? $"global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.{t.FieldIdentifier}) = {field};"
+                        : $"this.{t.FieldIdentifier} = {field};");
                 }
             }
         }

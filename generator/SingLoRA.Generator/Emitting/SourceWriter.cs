@@ -3,7 +3,7 @@ using System.Text;
 namespace SingLoRA.Generator.Emitting;
 
 /// <summary>A minimal indented text writer (four spaces per level, <c>\n</c> line ends).</summary>
-public sealed class SourceWriter
+internal sealed class SourceWriter
 {
     private readonly StringBuilder _text = new();
     private int _indent;

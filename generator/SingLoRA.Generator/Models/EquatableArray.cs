@@ -9,7 +9,7 @@ namespace SingLoRA.Generator.Models;
 /// An immutable array compared by its elements, so that pipeline models holding lists stay value-equal
 /// (and the incremental pipeline can tell an unchanged model from a changed one).
 /// </summary>
-public readonly struct EquatableArray<T> : IEquatable<EquatableArray<T>>, IReadOnlyList<T>
+internal readonly struct EquatableArray<T> : IEquatable<EquatableArray<T>>, IReadOnlyList<T>
     where T : IEquatable<T>
 {
     private readonly T[]? _items;
@@ -19,6 +19,9 @@ public readonly struct EquatableArray<T> : IEquatable<EquatableArray<T>>, IReadO
 
     /// <summary>The empty array.</summary>
     public static EquatableArray<T> Empty => default;
+
+    /// <summary>True when the array has no elements.</summary>
+    public bool IsEmptyArray() => Count == 0;
 
     /// <summary>The number of elements.</summary>
     public int Count => _items?.Length ?? 0;
@@ -65,7 +68,7 @@ public readonly struct EquatableArray<T> : IEquatable<EquatableArray<T>>, IReadO
 }
 
 /// <summary>Conversions to <see cref="EquatableArray{T}"/>.</summary>
-public static class EquatableArray
+internal static class EquatableArray
 {
     /// <summary>Copies <paramref name="items"/> into a value-equal array.</summary>
     public static EquatableArray<T> ToEquatableArray<T>(this IEnumerable<T> items) where T : IEquatable<T> => new(items);

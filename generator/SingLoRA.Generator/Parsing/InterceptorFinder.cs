@@ -14,7 +14,7 @@ namespace SingLoRA.Generator.Parsing;
 /// whose receiver is a <c>Linear</c> target field (<c>q.forward(x)</c>, <c>this.q.call(x)</c>, also in lambdas and
 /// local functions), and records where to intercept them.
 /// </summary>
-public static class InterceptorFinder
+internal static class InterceptorFinder
 {
     /// <summary>The intercepted calls, grouped into one interceptor per target field, method and declaring type.</summary>
     public static EquatableArray<InterceptorModel> Find(

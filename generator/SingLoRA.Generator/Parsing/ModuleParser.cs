@@ -3,78 +3,61 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
 using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
+using SingLoRA.Common;
 using SingLoRA.Generator.Models;
 
 namespace SingLoRA.Generator.Parsing;
 
 /// <summary>
-/// Turns one <c>[SingLoRA]</c>-annotated class into a <see cref="ModuleModel"/>, or null when the class gets no
-/// output (not partial, not a TorchSharp module, a containing type not partial, a user <c>RegisterComponents</c>
-/// override...). Never throws: the analyzers, not the generator, report what is wrong.
+/// Turns one <c>[SingLoRA]</c>-annotated class into a <see cref="ModuleModel"/>. What is adapted and what is skipped
+/// is decided by the shared <see cref="ModuleClassifier"/> (the analyzers report each skip from the same answer); this
+/// class only copies the answer into plain values. An exception here is not swallowed: it becomes an internal-error
+/// diagnostic (SLG0022) on the class.
 /// </summary>
-public static class ModuleParser
+internal static class ModuleParser
 {
-    /// <summary>The pipeline's transform for <c>ForAttributeWithMetadataName</c>.</summary>
-    public static ModuleModel? Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+    /// <summary>
+    /// The pipeline's transform for <c>ForAttributeWithMetadataName</c>. It may throw: the generator turns an exception
+    /// into <see cref="Failed"/>'s result.
+    /// </summary>
+    public static ParseResult Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken) =>
+        new(ParseCore(context, cancellationToken), EquatableArray<DiagnosticInfo>.Empty);
+
+    /// <summary>The result for a class whose processing threw <paramref name="exception"/>: no model, one SLG0022.</summary>
+    public static ParseResult Failed(GeneratorAttributeSyntaxContext context, string step, Exception exception)
     {
-        try
-        {
-            return ParseCore(context, cancellationToken);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            throw;
-        }
-        catch (Exception)
-        {
-            // Whatever went wrong, this class gets no generated code; the compiler and the analyzers say why.
-            return null;
-        }
+        var location = context.TargetNode is TypeDeclarationSyntax declaration ? declaration.Identifier.GetLocation() : context.TargetNode.GetLocation();
+        var name = context.TargetSymbol?.ToDisplayString(SymbolDisplayFormat.CSharpErrorMessageFormat) ?? "?";
+        return new ParseResult(null, new[] { Error(LocationInfo.From(location), name, step, exception) }.ToEquatableArray());
     }
+
+    /// <summary>An SLG0022 for <paramref name="exception"/>, with its type and message.</summary>
+    public static DiagnosticInfo Error(LocationInfo? location, string className, string step, Exception exception) =>
+        new(location, new[] { className, step, exception.GetType().FullName ?? exception.GetType().Name, exception.Message }.ToEquatableArray());
 
     private static ModuleModel? ParseCore(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
     {
-        if (context.TargetSymbol is not INamedTypeSymbol { TypeKind: TypeKind.Class, IsStatic: false } type) return null;
-        if (context.Attributes.Length == 0 || !IsFirstApplication(type, context.Attributes[0])) return null;
-        if (!AllDeclarationsPartial(type, cancellationToken) || !KnownTypes.DerivesFromTorchModule(type)) return null;
-        if (type.GetMembers("RegisterComponents").Any(m => m is IMethodSymbol { Parameters.Length: 0 } && !m.IsImplicitlyDeclared)) return null;
+        if (context.TargetSymbol is not INamedTypeSymbol type || context.Attributes.Length == 0) return null;
+        if (!IsFirstApplication(type, context.Attributes[0])) return null;
+        if (KnownSymbols.TryCreate(context.SemanticModel.Compilation) is not { } symbols) return null;
+
+        var classification = ModuleClassifier.Classify(type, context.Attributes[0], symbols, cancellationToken);
+        if (!classification.IsGenerated) return null;   // the analyzers report each of classification.Problems
 
         var containing = new List<ContainingTypeModel>();
         for (var outer = type.ContainingType; outer is not null; outer = outer.ContainingType)
-        {
-            if (!AllDeclarationsPartial(outer, cancellationToken)) return null;
-            containing.Insert(0, new ContainingTypeModel(Keyword(outer), Naming.Escape(outer.Name), TypeParameterList(outer)));
-        }
+            containing.Insert(0, new ContainingTypeModel(Keyword(outer), GeneratedNames.Escape(outer.Name), TypeParameterList(outer)));
 
-        var compilation = context.SemanticModel.Compilation;
-        var linear = compilation.GetTypeByMetadataName(KnownTypes.Linear);
-        var adapter = compilation.GetTypeByMetadataName(KnownTypes.SingLoRALinear);
-        if (linear is null || adapter is null) return null;
-
-        var attribute = context.Attributes[0];
         var targets = new List<TargetModel>();
         var interceptedFields = new Dictionary<IFieldSymbol, TargetModel>(SymbolEqualityComparer.Default);
-        var propertyNames = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var name in Naming.SplitTargets(NamedString(attribute, "Targets")))
+        foreach (var verdict in classification.Adapted)
         {
-            var field = type.GetMembers(name).OfType<IFieldSymbol>().FirstOrDefault(f => !f.IsStatic && !f.IsConst && !f.IsImplicitlyDeclared);
-            if (field is null) continue;   // not a field of the class: the analyzers report it
-            TargetKind kind;
-            if (SymbolEqualityComparer.Default.Equals(field.Type, linear))
-                kind = TargetKind.Intercepted;
-            else if (field.Type.TypeKind is TypeKind.Class or TypeKind.Interface
-                     && IsImplicitReference(compilation, linear, field.Type)
-                     && IsImplicitReference(compilation, adapter, field.Type))
-                kind = TargetKind.SwappedField;
-            else
-                continue;                 // a field of another type: the analyzers report it
-            var property = Naming.ToPascal(name) + "Adapter";
-            if (!propertyNames.Add(property)) continue;
-            var target = new TargetModel(name, Naming.Escape(name), property, kind, field.IsReadOnly);
+            var field = verdict.Field!;
+            var kind = verdict.Kind!.Value;
+            var target = new TargetModel(field.Name, GeneratedNames.Escape(field.Name), verdict.AdapterProperty, kind, field.IsReadOnly);
             targets.Add(target);
-            if (kind == TargetKind.Intercepted) interceptedFields.Add(field, target);
+            if (kind == TargetKind.Intercepted) interceptedFields[field] = target;
         }
 
         var display = string.Join(".", containing.Select(c => c.Name + c.TypeParameters).Concat(new[] { type.Name + TypeParameterList(type) }));
@@ -85,10 +68,10 @@ public static class ModuleParser
             hint,
             ns,
             containing.ToEquatableArray(),
-            Naming.Escape(type.Name),
+            GeneratedNames.Escape(type.Name),
             TypeParameterList(type),
             display,
-            ReadOptions(attribute),
+            ReadOptions(context.Attributes[0]),
             targets.ToEquatableArray(),
             InterceptorFinder.Find(type, interceptedFields, context.SemanticModel, cancellationToken));
     }
@@ -96,26 +79,10 @@ public static class ModuleParser
     /// <summary>With the attribute on two partial declarations, only the first application produces output.</summary>
     private static bool IsFirstApplication(INamedTypeSymbol type, AttributeData attribute)
     {
-        var first = type.GetAttributes().FirstOrDefault(a => a.AttributeClass?.ToDisplayString() == KnownTypes.SingLoRAAttribute);
+        var first = type.GetAttributes().FirstOrDefault(a => a.AttributeClass?.ToDisplayString() == MetadataNames.SingLoRAAttribute);
         var a = first?.ApplicationSyntaxReference;
         var b = attribute.ApplicationSyntaxReference;
         return a is not null && b is not null && a.SyntaxTree == b.SyntaxTree && a.Span == b.Span;
-    }
-
-    private static bool AllDeclarationsPartial(INamedTypeSymbol type, CancellationToken cancellationToken)
-    {
-        if (type.DeclaringSyntaxReferences.Length == 0) return false;
-        foreach (var reference in type.DeclaringSyntaxReferences)
-            if (reference.GetSyntax(cancellationToken) is not TypeDeclarationSyntax declaration
-                || !declaration.Modifiers.Any(SyntaxKind.PartialKeyword))
-                return false;
-        return true;
-    }
-
-    private static bool IsImplicitReference(Compilation compilation, ITypeSymbol from, ITypeSymbol to)
-    {
-        var conversion = ((CSharpCompilation)compilation).ClassifyConversion(from, to);
-        return conversion.IsImplicit && conversion.IsReference || conversion.IsIdentity;
     }
 
     private static string Keyword(INamedTypeSymbol type) => type switch
@@ -128,7 +95,7 @@ public static class ModuleParser
     };
 
     private static string TypeParameterList(INamedTypeSymbol type) =>
-        type.TypeParameters.Length == 0 ? "" : "<" + string.Join(", ", type.TypeParameters.Select(p => Naming.Escape(p.Name))) + ">";
+        type.TypeParameters.Length == 0 ? "" : "<" + string.Join(", ", type.TypeParameters.Select(p => GeneratedNames.Escape(p.Name))) + ">";
 
     private static IEnumerable<string> AllNames(INamedTypeSymbol type)
     {
@@ -158,13 +125,5 @@ public static class ModuleParser
             }
         }
         return new OptionsModel(rank, alpha, rampSteps, dropout, scaling, init);
-    }
-
-    private static string? NamedString(AttributeData attribute, string name)
-    {
-        foreach (var pair in attribute.NamedArguments)
-            if (pair.Key == name && pair.Value.Kind != TypedConstantKind.Error)
-                return pair.Value.Value as string;
-        return null;
     }
 }

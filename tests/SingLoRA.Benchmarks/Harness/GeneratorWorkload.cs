@@ -3,32 +3,22 @@ using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Linq;
-using Basic.Reference.Assemblies;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using SingLoRA.Generator;
+using SingLoRA.Testing;
 
 namespace SingLoRA.Benchmarks.Harness;
 
 /// <summary>
 /// An in-memory project of N annotated model classes (one file each, like a user's project) plus one unrelated helper
-/// file, compiled against .NET 10 (Basic.Reference.Assemblies), TorchSharp.dll and SingLoRA.dll metadata, and the
-/// generator driven over it by <see cref="CSharpGeneratorDriver"/>.
+/// file, compiled by the shared <see cref="CompileHarness"/> (.NET 10, TorchSharp.dll and SingLoRA.dll metadata), and
+/// the generator driven over it by <see cref="CSharpGeneratorDriver"/>.
 /// </summary>
 public sealed class GeneratorWorkload
 {
-    /// <summary>Interceptors on, for the generated namespace, as the build sets it.</summary>
-    public static readonly CSharpParseOptions ParseOptions = CSharpParseOptions.Default
-        .WithLanguageVersion(LanguageVersion.Preview)
-        .WithFeatures(new[] { new KeyValuePair<string, string>("InterceptorsNamespaces", "SingLoRA.Generated") });
-
-    private static readonly Lazy<ImmutableArray<MetadataReference>> s_references = new(() => Net100.References.All
-        .Concat(new MetadataReference[]
-        {
-            MetadataReference.CreateFromFile(typeof(SingLoRAAttribute).Assembly.Location),
-            MetadataReference.CreateFromFile(typeof(TorchSharp.torch).Assembly.Location),
-        })
-        .ToImmutableArray());
+    /// <summary>Interceptors on, for the generated namespace, as the build sets it (the shared compile harness's options).</summary>
+    public static CSharpParseOptions ParseOptions => CompileHarness.ParseOptions;
 
     /// <summary>The helper file's path; editing it must re-run nothing.</summary>
     public const string HelperPath = "Helpers.cs";
@@ -89,23 +79,14 @@ public sealed class GeneratorWorkload
     /// <summary>Parses <paramref name="classes"/> model files and the helper (parsing is the compiler's work, done here once).</summary>
     public static GeneratorWorkload Create(int classes)
     {
-        var trees = Enumerable.Range(0, classes)
-            .Select(i => CSharpSyntaxTree.ParseText(ModelSource(i), ParseOptions, path: $"Models/Attention{i}.cs"))
-            .Append(CSharpSyntaxTree.ParseText(Helper, ParseOptions, path: HelperPath));
-        var compilation = CSharpCompilation.Create(
-            "UserProject",
-            trees,
-            s_references.Value,
-            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
-        return new GeneratorWorkload(compilation, classes);
+        var sources = Enumerable.Range(0, classes)
+            .Select(i => ($"Models/Attention{i}.cs", ModelSource(i)))
+            .Append((HelperPath, Helper));
+        return new GeneratorWorkload(CompileHarness.Compile(sources, "UserProject"), classes);
     }
 
     /// <summary>A driver with step tracking on (the tracking is what shows that an edit re-ran nothing).</summary>
-    public static GeneratorDriver CreateDriver(bool track = true) =>
-        CSharpGeneratorDriver.Create(
-            new[] { new SingLoRAGenerator().AsSourceGenerator() },
-            parseOptions: ParseOptions,
-            driverOptions: new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: track));
+    public static GeneratorDriver CreateDriver(bool track = true) => CompileHarness.CreateDriver(track);
 
     /// <summary>A fresh compilation over the same syntax trees (no cached semantic state), as a new build would see it.</summary>
     public CSharpCompilation Fresh() => (CSharpCompilation)Compilation.Clone();
@@ -115,7 +96,7 @@ public sealed class GeneratorWorkload
     {
         var old = compilation.SyntaxTrees.Single(t => t.FilePath == HelperPath);
         var text = Helper.Replace("2 * x", $"x * 2 + {version.ToString(CultureInfo.InvariantCulture)} - {version.ToString(CultureInfo.InvariantCulture)}");
-        return compilation.ReplaceSyntaxTree(old, CSharpSyntaxTree.ParseText(text, ParseOptions, path: HelperPath));
+        return compilation.ReplaceSyntaxTree(old, CompileHarness.Parse(HelperPath, text));
     }
 
     /// <summary>The compilation with class 0's rank changed (an edit that must re-run that class, and only it).</summary>
@@ -123,7 +104,7 @@ public sealed class GeneratorWorkload
     {
         var old = compilation.SyntaxTrees.Single(t => t.FilePath == "Models/Attention0.cs");
         var text = ModelSource(0).Replace("Rank = 8", $"Rank = {rank.ToString(CultureInfo.InvariantCulture)}");
-        return compilation.ReplaceSyntaxTree(old, CSharpSyntaxTree.ParseText(text, ParseOptions, path: "Models/Attention0.cs"));
+        return compilation.ReplaceSyntaxTree(old, CompileHarness.Parse("Models/Attention0.cs", text));
     }
 
     /// <summary>Runs the generator (not the rest of the compiler) and returns the updated driver.</summary>

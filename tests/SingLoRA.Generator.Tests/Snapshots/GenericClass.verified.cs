@@ -34,24 +34,24 @@ namespace Models
     {
         /// <summary>The options of this module's <c>[SingLoRA]</c> attribute (unset values take their defaults).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private static readonly global::SingLoRA.SingLoRAOptions __SingLoRAOptions = new(Rank: 2);
+        private static readonly global::SingLoRA.SingLoRAOptions __singloraAttributeOptions = new(Rank: 2);
 
         /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private global::SingLoRA.SingLoRAOptions? __singlora_options;
+        private global::SingLoRA.SingLoRAOptions? __singloraAppliedOptions;
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __singlora_options ?? __SingLoRAOptions;
+        public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __singloraAppliedOptions ?? __singloraAttributeOptions;
 
         /// <summary>The adapter of <c>c_attn</c>, created by <c>RegisterComponents()</c>.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private global::SingLoRA.SingLoRALinear? __singlora_c_attn;
+        private global::SingLoRA.SingLoRALinear? __singloraAdapter_c_attn;
 
         /// <summary>The SingLoRA adapter that wraps <c>c_attn</c>; its parameter <c>A</c> is saved as <c>c_attn.singlora_A</c>.</summary>
         /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::SingLoRA.SingLoRALinear CAttnAdapter => __singlora_c_attn ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("Block<TNorm>", "c_attn");
+        public global::SingLoRA.SingLoRALinear CAttnAdapter => __singloraAdapter_c_attn ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("Block<TNorm>", "c_attn");
 
         /// <summary>
         /// Registers the module's fields as TorchSharp does, then wraps each SingLoRA target in its adapter, which takes the
@@ -61,9 +61,9 @@ namespace Models
         protected override void RegisterComponents()
         {
             base.RegisterComponents();
-            if (__singlora_c_attn is not null) return;
-            var options = __singlora_options = global::SingLoRA.SingLoRAOverrides.Apply(__SingLoRAOptions);
-            __singlora_c_attn = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "Block<TNorm>", "c_attn", this.c_attn, options);
+            if (__singloraAdapter_c_attn is not null) return;
+            var options = __singloraAppliedOptions = global::SingLoRA.SingLoRAOverrides.Apply(__singloraAttributeOptions);
+            __singloraAdapter_c_attn = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "Block<TNorm>", "c_attn", this.c_attn, options);
         }
 
         /// <inheritdoc />

@@ -8,42 +8,42 @@ namespace Models.Audio
     {
         /// <summary>The options of this module's <c>[SingLoRA]</c> attribute (unset values take their defaults).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private static readonly global::SingLoRA.SingLoRAOptions __SingLoRAOptions = new(Rank: 4, Alpha: 8d, RampSteps: 0, Dropout: 0.1d, Scaling: (global::SingLoRA.ScalingRule)1, Init: (global::SingLoRA.AdapterInit)2);
+        private static readonly global::SingLoRA.SingLoRAOptions __singloraAttributeOptions = new(Rank: 4, Alpha: 8d, RampSteps: 0, Dropout: 0.1d, Scaling: (global::SingLoRA.ScalingRule)1, Init: (global::SingLoRA.AdapterInit)2);
 
         /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private global::SingLoRA.SingLoRAOptions? __singlora_options;
+        private global::SingLoRA.SingLoRAOptions? __singloraAppliedOptions;
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __singlora_options ?? __SingLoRAOptions;
+        public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __singloraAppliedOptions ?? __singloraAttributeOptions;
 
         /// <summary>The adapter of <c>q_proj</c>, created by <c>RegisterComponents()</c>.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private global::SingLoRA.SingLoRALinear? __singlora_q_proj;
+        private global::SingLoRA.SingLoRALinear? __singloraAdapter_q_proj;
 
         /// <summary>The SingLoRA adapter that wraps <c>q_proj</c>; its parameter <c>A</c> is saved as <c>q_proj.singlora_A</c>.</summary>
         /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::SingLoRA.SingLoRALinear QProjAdapter => __singlora_q_proj ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("SelfAttention", "q_proj");
+        public global::SingLoRA.SingLoRALinear QProjAdapter => __singloraAdapter_q_proj ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("SelfAttention", "q_proj");
 
         /// <summary>The adapter of <c>k_proj</c>, created by <c>RegisterComponents()</c>.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private global::SingLoRA.SingLoRALinear? __singlora_k_proj;
+        private global::SingLoRA.SingLoRALinear? __singloraAdapter_k_proj;
 
         /// <summary>The SingLoRA adapter that wraps <c>k_proj</c>; its parameter <c>A</c> is saved as <c>k_proj.singlora_A</c>.</summary>
         /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::SingLoRA.SingLoRALinear KProjAdapter => __singlora_k_proj ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("SelfAttention", "k_proj");
+        public global::SingLoRA.SingLoRALinear KProjAdapter => __singloraAdapter_k_proj ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("SelfAttention", "k_proj");
 
         /// <summary>The adapter of <c>wq</c>, created by <c>RegisterComponents()</c>.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private global::SingLoRA.SingLoRALinear? __singlora_wq;
+        private global::SingLoRA.SingLoRALinear? __singloraAdapter_wq;
 
         /// <summary>The SingLoRA adapter that wraps <c>wq</c>; its parameter <c>A</c> is saved as <c>wq.singlora_A</c>.</summary>
         /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::SingLoRA.SingLoRALinear WqAdapter => __singlora_wq ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("SelfAttention", "wq");
+        public global::SingLoRA.SingLoRALinear WqAdapter => __singloraAdapter_wq ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("SelfAttention", "wq");
 
         /// <summary>
         /// Registers the module's fields as TorchSharp does, then wraps each SingLoRA target in its adapter, which takes the
@@ -53,14 +53,14 @@ namespace Models.Audio
         protected override void RegisterComponents()
         {
             base.RegisterComponents();
-            if (__singlora_q_proj is not null) return;
-            var options = __singlora_options = global::SingLoRA.SingLoRAOverrides.Apply(__SingLoRAOptions);
-            __singlora_q_proj = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "SelfAttention", "q_proj", this.q_proj, options);
-            global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.q_proj) = __singlora_q_proj;
-            __singlora_k_proj = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "SelfAttention", "k_proj", this.k_proj, options);
-            global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.k_proj) = __singlora_k_proj;
-            __singlora_wq = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "SelfAttention", "wq", this.wq, options);
-            this.wq = __singlora_wq;
+            if (__singloraAdapter_q_proj is not null) return;
+            var options = __singloraAppliedOptions = global::SingLoRA.SingLoRAOverrides.Apply(__singloraAttributeOptions);
+            __singloraAdapter_q_proj = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "SelfAttention", "q_proj", this.q_proj, options);
+            global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.q_proj) = __singloraAdapter_q_proj;
+            __singloraAdapter_k_proj = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "SelfAttention", "k_proj", this.k_proj, options);
+            global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.k_proj) = __singloraAdapter_k_proj;
+            __singloraAdapter_wq = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "SelfAttention", "wq", this.wq, options);
+            this.wq = __singloraAdapter_wq;
         }
 
         /// <inheritdoc />

@@ -41,33 +41,33 @@ namespace Models
         {
             /// <summary>The options of this module's <c>[SingLoRA]</c> attribute (unset values take their defaults).</summary>
             [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-            private static readonly global::SingLoRA.SingLoRAOptions __SingLoRAOptions = new(Rank: 2);
+            private static readonly global::SingLoRA.SingLoRAOptions __singloraAttributeOptions = new(Rank: 2);
 
             /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope.</summary>
             [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-            private global::SingLoRA.SingLoRAOptions? __singlora_options;
+            private global::SingLoRA.SingLoRAOptions? __singloraAppliedOptions;
 
             /// <inheritdoc />
             [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-            public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __singlora_options ?? __SingLoRAOptions;
+            public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __singloraAppliedOptions ?? __singloraAttributeOptions;
 
             /// <summary>The adapter of <c>wq</c>, created by <c>RegisterComponents()</c>.</summary>
             [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-            private global::SingLoRA.SingLoRALinear? __singlora_wq;
+            private global::SingLoRA.SingLoRALinear? __singloraAdapter_wq;
 
             /// <summary>The SingLoRA adapter that wraps <c>wq</c>; its parameter <c>A</c> is saved as <c>wq.singlora_A</c>.</summary>
             /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet.</exception>
             [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-            public global::SingLoRA.SingLoRALinear WqAdapter => __singlora_wq ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("Encoder.Attention", "wq");
+            public global::SingLoRA.SingLoRALinear WqAdapter => __singloraAdapter_wq ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("Encoder.Attention", "wq");
 
             /// <summary>The adapter of <c>wk</c>, created by <c>RegisterComponents()</c>.</summary>
             [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-            private global::SingLoRA.SingLoRALinear? __singlora_wk;
+            private global::SingLoRA.SingLoRALinear? __singloraAdapter_wk;
 
             /// <summary>The SingLoRA adapter that wraps <c>wk</c>; its parameter <c>A</c> is saved as <c>wk.singlora_A</c>.</summary>
             /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet.</exception>
             [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-            public global::SingLoRA.SingLoRALinear WkAdapter => __singlora_wk ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("Encoder.Attention", "wk");
+            public global::SingLoRA.SingLoRALinear WkAdapter => __singloraAdapter_wk ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("Encoder.Attention", "wk");
 
             /// <summary>
             /// Registers the module's fields as TorchSharp does, then wraps each SingLoRA target in its adapter, which takes the
@@ -77,10 +77,10 @@ namespace Models
             protected override void RegisterComponents()
             {
                 base.RegisterComponents();
-                if (__singlora_wq is not null) return;
-                var options = __singlora_options = global::SingLoRA.SingLoRAOverrides.Apply(__SingLoRAOptions);
-                __singlora_wq = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "Encoder.Attention", "wq", this.wq, options);
-                __singlora_wk = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "Encoder.Attention", "wk", this.wk, options);
+                if (__singloraAdapter_wq is not null) return;
+                var options = __singloraAppliedOptions = global::SingLoRA.SingLoRAOverrides.Apply(__singloraAttributeOptions);
+                __singloraAdapter_wq = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "Encoder.Attention", "wq", this.wq, options);
+                __singloraAdapter_wk = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "Encoder.Attention", "wk", this.wk, options);
             }
 
             /// <inheritdoc />

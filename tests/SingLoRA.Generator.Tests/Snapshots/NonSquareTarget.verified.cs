@@ -34,24 +34,24 @@ partial class Mlp : global::SingLoRA.ISingLoRAModule
 {
     /// <summary>The options of this module's <c>[SingLoRA]</c> attribute (unset values take their defaults).</summary>
     [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-    private static readonly global::SingLoRA.SingLoRAOptions __SingLoRAOptions = new(Rank: 4);
+    private static readonly global::SingLoRA.SingLoRAOptions __singloraAttributeOptions = new(Rank: 4);
 
     /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope.</summary>
     [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-    private global::SingLoRA.SingLoRAOptions? __singlora_options;
+    private global::SingLoRA.SingLoRAOptions? __singloraAppliedOptions;
 
     /// <inheritdoc />
     [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-    public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __singlora_options ?? __SingLoRAOptions;
+    public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __singloraAppliedOptions ?? __singloraAttributeOptions;
 
     /// <summary>The adapter of <c>up</c>, created by <c>RegisterComponents()</c>.</summary>
     [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-    private global::SingLoRA.SingLoRALinear? __singlora_up;
+    private global::SingLoRA.SingLoRALinear? __singloraAdapter_up;
 
     /// <summary>The SingLoRA adapter that wraps <c>up</c>; its parameter <c>A</c> is saved as <c>up.singlora_A</c>.</summary>
     /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet.</exception>
     [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-    public global::SingLoRA.SingLoRALinear UpAdapter => __singlora_up ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("Mlp", "up");
+    public global::SingLoRA.SingLoRALinear UpAdapter => __singloraAdapter_up ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("Mlp", "up");
 
     /// <summary>
     /// Registers the module's fields as TorchSharp does, then wraps each SingLoRA target in its adapter, which takes the
@@ -61,9 +61,9 @@ partial class Mlp : global::SingLoRA.ISingLoRAModule
     protected override void RegisterComponents()
     {
         base.RegisterComponents();
-        if (__singlora_up is not null) return;
-        var options = __singlora_options = global::SingLoRA.SingLoRAOverrides.Apply(__SingLoRAOptions);
-        __singlora_up = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "Mlp", "up", this.up, options);
+        if (__singloraAdapter_up is not null) return;
+        var options = __singloraAppliedOptions = global::SingLoRA.SingLoRAOverrides.Apply(__singloraAttributeOptions);
+        __singloraAdapter_up = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "Mlp", "up", this.up, options);
     }
 
     /// <inheritdoc />

@@ -34,33 +34,33 @@ namespace Models
     {
         /// <summary>The options of this module's <c>[SingLoRA]</c> attribute (unset values take their defaults).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private static readonly global::SingLoRA.SingLoRAOptions __SingLoRAOptions = new(Rank: 2);
+        private static readonly global::SingLoRA.SingLoRAOptions __singloraAttributeOptions = new(Rank: 2);
 
         /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private global::SingLoRA.SingLoRAOptions? __singlora_options;
+        private global::SingLoRA.SingLoRAOptions? __singloraAppliedOptions;
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __singlora_options ?? __SingLoRAOptions;
+        public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __singloraAppliedOptions ?? __singloraAttributeOptions;
 
         /// <summary>The adapter of <c>q</c>, created by <c>RegisterComponents()</c>.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private global::SingLoRA.SingLoRALinear? __singlora_q;
+        private global::SingLoRA.SingLoRALinear? __singloraAdapter_q;
 
         /// <summary>The SingLoRA adapter that wraps <c>q</c>; its parameter <c>A</c> is saved as <c>q.singlora_A</c>.</summary>
         /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::SingLoRA.SingLoRALinear QAdapter => __singlora_q ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("ReflectiveAttention", "q");
+        public global::SingLoRA.SingLoRALinear QAdapter => __singloraAdapter_q ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("ReflectiveAttention", "q");
 
         /// <summary>The adapter of <c>k</c>, created by <c>RegisterComponents()</c>.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private global::SingLoRA.SingLoRALinear? __singlora_k;
+        private global::SingLoRA.SingLoRALinear? __singloraAdapter_k;
 
         /// <summary>The SingLoRA adapter that wraps <c>k</c>; its parameter <c>A</c> is saved as <c>k.singlora_A</c>.</summary>
         /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::SingLoRA.SingLoRALinear KAdapter => __singlora_k ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("ReflectiveAttention", "k");
+        public global::SingLoRA.SingLoRALinear KAdapter => __singloraAdapter_k ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("ReflectiveAttention", "k");
 
         /// <summary>
         /// Registers the module's fields as TorchSharp does, then wraps each SingLoRA target in its adapter, which takes the
@@ -70,11 +70,11 @@ namespace Models
         protected override void RegisterComponents()
         {
             base.RegisterComponents();
-            if (__singlora_q is not null) return;
-            var options = __singlora_options = global::SingLoRA.SingLoRAOverrides.Apply(__SingLoRAOptions);
-            __singlora_q = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "ReflectiveAttention", "q", this.q, options);
-            __singlora_k = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "ReflectiveAttention", "k", this.k, options);
-            global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.k) = __singlora_k;
+            if (__singloraAdapter_q is not null) return;
+            var options = __singloraAppliedOptions = global::SingLoRA.SingLoRAOverrides.Apply(__singloraAttributeOptions);
+            __singloraAdapter_q = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "ReflectiveAttention", "q", this.q, options);
+            __singloraAdapter_k = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "ReflectiveAttention", "k", this.k, options);
+            global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.k) = __singloraAdapter_k;
         }
 
         /// <inheritdoc />
