@@ -253,6 +253,7 @@ internal static class Checks
 
             var onCpu = new CheckBlock(D);
             onCpu.load_state_dict(baseWeights, strict: false);
+            onCpu.FreezeAllButAdapters();   // as set up for fine-tuning (SaveAdapters refuses to drop trainable tensors)
             onCpu.LoadAdapters(Path.Combine(dir, "from-device"));
             double cpuDiff = MaxAbs(onCpu.forward(x.to(CPU)), expected);
             Require(cpuDiff < 1e-4, $"the CPU model's output differs by {cpuDiff:E2}");
