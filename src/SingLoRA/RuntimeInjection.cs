@@ -152,11 +152,11 @@ public static class RuntimeInjection
         var blocked = slots.Select(s => s.CannotHoldAdapter).OfType<string>().ToList();
         if (blocked.Count > 0)
             return (null, Skip(SkipReason.TypedAsLinear, string.Join("; ", blocked) + ". " +
-                "If you own the source, declare that place as Module<Tensor, Tensor> (then AddSingLoRA reaches it) or annotate the class with [SingLoRA], whose interceptors redirect the calls at compile time."));
+                "If you own the source, type it as Module<Tensor, Tensor> (the field, or the list's element type) so that AddSingLoRA reaches it, or annotate the class with [SingLoRA], whose interceptors redirect calls on Linear fields at compile time."));
         if (paths.Count > 1)
             return (null, Skip(SkipReason.SharedModule,
                 $"this one instance is registered under {paths.Count} paths ({string.Join(", ", paths.Select(p => $"'{p}'"))}); the model-level operations (GetAdapters, AdvanceRamp, MergeAdapters, SaveAdapters) walk named_modules() " +
-                "and would treat its adapter as several, stepping its ramp once per path. Wrap it by hand (new SingLoRALinear(layer, options)) if you need it."));
+                "and would treat its adapter as several, stepping its ramp once per path. Layers shared between registrations are not supported."));
         if (!slots.Any(s => s.CallsThrough))
             return (null, Skip(SkipReason.UnknownCaller,
                 "it is registered, but no field, Sequential, ModuleList or ModuleDict of the model holds it, so how the model calls it cannot be seen " +

@@ -184,6 +184,50 @@ public class RuntimeInjectionTests
         Assert.True(Reference.RelativeError(model.forward(x), unmerged) < 1e-6);
     }
 
+    [Fact]
+    public void A_merged_export_loads_into_the_plain_compiled_class_and_counts_and_safe_merge_work()
+    {
+        using var scope = NewDisposeScope();
+        using var dir = Helpers.NewDir();
+        var model = new ForeignNet();
+        var total = model.TrainableParameters().Total;
+        model.AddSingLoRA(Targets, Options);
+        model.FreezeAllButAdapters();
+        long adapterValues = model.GetAdapters().Sum(a => a.Adapter.A.numel());
+        Assert.Equal(new ParameterSummary(adapterValues, total + adapterValues), model.TrainableParameters());
+
+        Helpers.Randomise(model, step: Options.RampSteps);
+        var x = Input();
+        var adapted = model.forward(x);
+        string file = Path.Combine(dir.Path, "merged.safetensors");
+        model.SaveMerged(file);
+        var plain = new ForeignNet();                    // the compiled class as it is, no adapters
+        plain.LoadSafeTensors(file);                     // strict: exactly the base keys
+        Assert.True(Reference.RelativeError(plain.forward(x), adapted) < 1e-5);
+
+        model.SafeMergeAdapters();
+        Assert.True(Reference.RelativeError(model.forward(x), adapted) < 1e-5);
+        model.UnmergeAdapters();
+
+    }
+
+    [Fact]
+    public void The_adapters_move_with_the_compiled_model()
+    {
+        // A ForeignBlock, not a ForeignNet: TorchSharp 0.107 cannot move any model holding a ModuleDict (its generic
+        // move collects public properties by name, and ModuleDict has two indexers named Item), adapted or not.
+        using var scope = NewDisposeScope();
+        var block = new ForeignBlock(8);
+        block.AddSingLoRA(new[] { "q_proj", "v_proj", "mlp.0", "mlp.2" }, Options, strict: true);
+        Helpers.Randomise(block, step: Options.RampSteps);
+        var x = randn(2, 5, 8);
+        var before = block.forward(x);
+
+        block.to(ScalarType.Float64);                    // field and ModuleList registrations move with the block
+        Assert.All(block.GetAdapters(), a => Assert.Equal(ScalarType.Float64, a.Adapter.A.dtype));
+        Assert.True(Reference.RelativeError(block.forward(x.to_type(ScalarType.Float64)), before) < 1e-5);
+    }
+
     private static readonly string[] OddTargets = { "taps.*", "shared", "free", "out", "hidden0", "relu", "nothing_here" };
 
     [Fact]
