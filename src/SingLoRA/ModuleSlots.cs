@@ -79,36 +79,23 @@ internal sealed class SequentialSlot(Sequential sequential, string path, int ind
     public override void Put(nn.Module module) => TorchSharpInternals.SequentialItems(sequential)[index] = (nn.IModule<Tensor, Tensor>)module;
 }
 
-/// <summary>An item of a <see cref="ModuleList{T}"/>, which the model iterates or indexes.</summary>
-internal sealed class ListSlot(nn.Module list, Type elementType, string path, int index) : ModuleSlot
+/// <summary>
+/// An item of a <see cref="ModuleList{T}"/> (<paramref name="place"/> <c>item 2</c>) or a value of a
+/// <see cref="ModuleDict{T}"/> (<c>key 'cls'</c>), which the model iterates or indexes; written through the container's indexer.
+/// </summary>
+internal sealed class ContainerSlot(nn.Module container, Type elementType, string path, string place, Action<nn.Module> put) : ModuleSlot
 {
-    public override string Description => $"item {index} of {TypeName(list.GetType())} {Show(path)}";
+    public override string Description => $"{place} of {TypeName(container.GetType())} {Show(path)}";
 
     public override bool CallsThrough => true;
 
     public override string? CannotHoldAdapter => elementType.IsAssignableFrom(typeof(SingLoRALinear))
         ? null
-        : $"{TypeName(list.GetType())} {Show(path)} can hold only {TypeName(elementType)} items, and a SingLoRALinear is not one (Linear is sealed)";
+        : $"{TypeName(container.GetType())} {Show(path)} can hold only {TypeName(elementType)} items, and a SingLoRALinear is not one (Linear is sealed)";
 
-    public override (object Owner, string Place) Key => (list, $"item {index}");
+    public override (object Owner, string Place) Key => (container, place);
 
-    public override void Put(nn.Module module) => TorchSharpInternals.SetListItem(list, elementType, index, module);
-}
-
-/// <summary>An entry of a <see cref="ModuleDict{T}"/>, which the model looks up by key or iterates.</summary>
-internal sealed class DictSlot(nn.Module dict, Type elementType, string path, string key) : ModuleSlot
-{
-    public override string Description => $"key '{key}' of {TypeName(dict.GetType())} {Show(path)}";
-
-    public override bool CallsThrough => true;
-
-    public override string? CannotHoldAdapter => elementType.IsAssignableFrom(typeof(SingLoRALinear))
-        ? null
-        : $"{TypeName(dict.GetType())} {Show(path)} can hold only {TypeName(elementType)} values, and a SingLoRALinear is not one (Linear is sealed)";
-
-    public override (object Owner, string Place) Key => (dict, $"key {key}");
-
-    public override void Put(nn.Module module) => TorchSharpInternals.SetDictItem(dict, elementType, key, module);
+    public override void Put(nn.Module module) => put(module);
 }
 
 /// <summary>An instance field of a module (readonly or not), through which the module's compiled code calls the layer.</summary>

@@ -110,7 +110,7 @@ public static class RuntimeInjection
         foreach (var (path, module) in modules)
         {
             if (!select(path, module)) continue;
-            if (!seen.Add(module)) continue;   // the same instance under a second path: its first path covers every holder
+            if (!seen.Add(module)) continue;   // one instance under several paths is judged (and reported) once, at its first
             var (plan, skip) = PlanFor(path, module, modules, byPath, fields, options);
             if (plan is not null) plans.Add(plan);
             if (skip is not null) skipped.Add(skip);
@@ -195,10 +195,10 @@ public static class RuntimeInjection
                 if (ReferenceEquals(submodules[i].Item2, layer)) slots.Add(new RegistrationSlot(parent, parentPath, i));
             if (TorchSharpInternals.ListElementType(parent) is { } listElement)
                 foreach (int i in TorchSharpInternals.ListIndicesOf(parent, listElement, layer))
-                    slots.Add(new ListSlot(parent, listElement, parentPath, i));
+                    slots.Add(new ContainerSlot(parent, listElement, parentPath, $"item {i}", m => TorchSharpInternals.SetListItem(parent, listElement, i, m)));
             if (TorchSharpInternals.DictElementType(parent) is { } dictElement)
                 foreach (string key in TorchSharpInternals.DictKeysOf(parent, dictElement, layer))
-                    slots.Add(new DictSlot(parent, dictElement, parentPath, key));
+                    slots.Add(new ContainerSlot(parent, dictElement, parentPath, $"key '{key}'", m => TorchSharpInternals.SetDictItem(parent, dictElement, key, m)));
         }
         if (fields.TryGetValue(layer, out var held)) slots.AddRange(held);
         return slots.DistinctBy(s => s.Key).ToList();
