@@ -124,10 +124,10 @@ internal sealed class FieldSlot(nn.Module owner, string ownerPath, FieldInfo hol
 }
 
 /// <summary>
-/// The members of TorchSharp's modules that runtime injection must read or write and that TorchSharp exposes only to
-/// derived classes (<c>Module._internal_submodules</c>, protected) or keeps private (<c>Sequential._modules</c>).
-/// Read by reflection, each looked up once; a TorchSharp version that renamed one gets an error naming it before
-/// anything is changed.
+/// The members that runtime injection must read or write and that their owners expose only to derived classes
+/// (TorchSharp's <c>Module._internal_submodules</c>, protected) or keep private (TorchSharp's <c>Sequential._modules</c>;
+/// <see cref="SingLoRALinear"/>'s table of wrapped layers, needed to undo). Read by reflection, each looked up once and
+/// checked by <see cref="EnsureAvailable"/> before a model is changed, so a version that renamed one gets an error naming it.
 /// </summary>
 internal static class TorchSharpInternals
 {
@@ -135,6 +135,7 @@ internal static class TorchSharpInternals
 
     private static readonly Lazy<FieldInfo> s_submodules = new(() => Require(typeof(nn.Module), "_internal_submodules", typeof(OrderedDict<string, nn.Module>)));
     private static readonly Lazy<FieldInfo> s_sequentialItems = new(() => Require(typeof(Sequential), "_modules", typeof(List<nn.IModule<Tensor, Tensor>>)));
+    private static readonly Lazy<FieldInfo> s_adapterTable = new(() => Require(typeof(SingLoRALinear), "s_byBase", typeof(ConditionalWeakTable<Linear, SingLoRALinear>), BindingFlags.Static | BindingFlags.NonPublic));
 
     /// <summary>The module's own ordered submodule dictionary (protected in TorchSharp: what <c>register_module</c> fills).</summary>
     public static OrderedDict<string, nn.Module> Submodules(nn.Module module) => (OrderedDict<string, nn.Module>)s_submodules.Value.GetValue(module)!;
@@ -142,11 +143,12 @@ internal static class TorchSharpInternals
     /// <summary>The list a <see cref="Sequential"/> calls in its <c>forward</c> (private in TorchSharp; a Sequential does not use <c>_internal_submodules</c>).</summary>
     public static List<nn.IModule<Tensor, Tensor>> SequentialItems(Sequential sequential) => (List<nn.IModule<Tensor, Tensor>>)s_sequentialItems.Value.GetValue(sequential)!;
 
-    /// <summary>Throws now, before a model is changed, if this TorchSharp keeps those members differently.</summary>
+    /// <summary>Throws now, before a model is changed, if this TorchSharp (or SingLoRALinear) keeps those members differently.</summary>
     public static void EnsureAvailable()
     {
         _ = s_submodules.Value;
         _ = s_sequentialItems.Value;
+        _ = s_adapterTable.Value;
     }
 
     /// <summary>The element type <c>T</c> when <paramref name="module"/> is a <c>ModuleList&lt;T&gt;</c> (or derives from one).</summary>
@@ -178,7 +180,7 @@ internal static class TorchSharpInternals
     /// </summary>
     public static void ForgetAdapterOf(Linear layer)
     {
-        var table = (ConditionalWeakTable<Linear, SingLoRALinear>)Require(typeof(SingLoRALinear), "s_byBase", typeof(ConditionalWeakTable<Linear, SingLoRALinear>), BindingFlags.Static | BindingFlags.NonPublic).GetValue(null)!;
+        var table = (ConditionalWeakTable<Linear, SingLoRALinear>)s_adapterTable.Value.GetValue(null)!;
         table.Remove(layer);
     }
 
@@ -225,7 +227,7 @@ internal static class TorchSharpInternals
         var field = owner.GetField(name, flags);
         if (field is null || field.FieldType != fieldType)
             throw new NotSupportedException(
-                $"This TorchSharp ({typeof(nn.Module).Assembly.GetName().Version}) has no field {owner.Name}.{name} of type {ModuleSlot.TypeName(fieldType)}, " +
+                $"{owner.FullName} ({owner.Assembly.GetName().Name} {owner.Assembly.GetName().Version}) has no field {name} of type {ModuleSlot.TypeName(fieldType)}, " +
                 "which SingLoRA's runtime injection (AddSingLoRA) needs to replace a layer where the model calls it. Use the TorchSharp version SingLoRA.Gen was built with (0.107), " +
                 "or adapt the layers with [SingLoRA] or by hand (new SingLoRALinear(layer, options)). The model was not changed.");
         return field;
