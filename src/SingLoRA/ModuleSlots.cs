@@ -2,7 +2,6 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Reflection;
-using System.Runtime.CompilerServices;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -125,8 +124,8 @@ internal sealed class FieldSlot(nn.Module owner, string ownerPath, FieldInfo hol
 
 /// <summary>
 /// The members that runtime injection must read or write and that their owners expose only to derived classes
-/// (TorchSharp's <c>Module._internal_submodules</c>, protected) or keep private (TorchSharp's <c>Sequential._modules</c>;
-/// <see cref="SingLoRALinear"/>'s table of wrapped layers, needed to undo). Read by reflection, each looked up once and
+/// (TorchSharp's <c>Module._internal_submodules</c>, protected) or keep private (TorchSharp's <c>Sequential._modules</c>).
+/// Read by reflection, each looked up once and
 /// checked by <see cref="EnsureAvailable"/> before a model is changed, so a version that renamed one gets an error naming it.
 /// </summary>
 internal static class TorchSharpInternals
@@ -135,7 +134,6 @@ internal static class TorchSharpInternals
 
     private static readonly Lazy<FieldInfo> s_submodules = new(() => Require(typeof(nn.Module), "_internal_submodules", typeof(OrderedDict<string, nn.Module>)));
     private static readonly Lazy<FieldInfo> s_sequentialItems = new(() => Require(typeof(Sequential), "_modules", typeof(List<nn.IModule<Tensor, Tensor>>)));
-    private static readonly Lazy<FieldInfo> s_adapterTable = new(() => Require(typeof(SingLoRALinear), "s_byBase", typeof(ConditionalWeakTable<Linear, SingLoRALinear>), BindingFlags.Static | BindingFlags.NonPublic));
 
     /// <summary>The module's own ordered submodule dictionary (protected in TorchSharp: what <c>register_module</c> fills).</summary>
     public static OrderedDict<string, nn.Module> Submodules(nn.Module module) => (OrderedDict<string, nn.Module>)s_submodules.Value.GetValue(module)!;
@@ -148,7 +146,6 @@ internal static class TorchSharpInternals
     {
         _ = s_submodules.Value;
         _ = s_sequentialItems.Value;
-        _ = s_adapterTable.Value;
     }
 
     /// <summary>The element type <c>T</c> when <paramref name="module"/> is a <c>ModuleList&lt;T&gt;</c> (or derives from one).</summary>
@@ -172,17 +169,6 @@ internal static class TorchSharpInternals
     /// <summary>Writes the value of <paramref name="key"/> through the dictionary's public indexer.</summary>
     public static void SetDictItem(nn.Module dict, Type elementType, string key, nn.Module value) =>
         Invoke(Generic(nameof(SetDictItemCore), elementType), dict, key, value);
-
-    /// <summary>
-    /// Removes <paramref name="layer"/> from the table behind <see cref="SingLoRALinear.For"/>, so that a layer whose
-    /// adapter was created and then rolled back can be wrapped again. The table is private to <see cref="SingLoRALinear"/>,
-    /// which has no way to forget a layer yet; until it has one (a <c>SingLoRALinear.Release(Linear)</c>), this reads it by reflection.
-    /// </summary>
-    public static void ForgetAdapterOf(Linear layer)
-    {
-        var table = (ConditionalWeakTable<Linear, SingLoRALinear>)s_adapterTable.Value.GetValue(null)!;
-        table.Remove(layer);
-    }
 
     private static IReadOnlyList<int> ListIndicesOfCore<T>(ModuleList<T> list, nn.Module item) where T : nn.Module =>
         Enumerable.Range(0, list.Count).Where(i => ReferenceEquals(list[i], item)).ToList();

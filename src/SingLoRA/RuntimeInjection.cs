@@ -264,7 +264,7 @@ public static class RuntimeInjection
                 {
                     layer.weight.requires_grad = weightGrad;
                     if (biasGrad is { } b) layer.bias!.requires_grad = b;
-                    TorchSharpInternals.ForgetAdapterOf(layer);
+                    SingLoRALinear.Release(layer);
                 }, undoErrors);
             throw new InvalidOperationException(undoErrors.Count == 0
                 ? $"AddSingLoRA failed while adapting '{current}': {e.Message} Every change was undone; the model is as it was."

@@ -231,6 +231,9 @@ public sealed class SingLoRALinear : AdaptedLinear
     /// <summary>The adapter created for <paramref name="baseLayer"/>, or null when it is not wrapped.</summary>
     public static SingLoRALinear? For(Linear baseLayer) => s_byBase.TryGetValue(baseLayer, out var adapter) ? adapter : null;
 
+    /// <summary>Forgets which adapter wraps <paramref name="baseLayer"/>, so that it can be wrapped again (runtime injection's rollback).</summary>
+    internal static void Release(Linear baseLayer) => s_byBase.Remove(baseLayer);
+
     /// <inheritdoc />
     protected override void AddAdapterOutput(Tensor output, Tensor x)
     {

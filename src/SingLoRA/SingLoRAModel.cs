@@ -14,14 +14,17 @@ namespace SingLoRA;
 /// </summary>
 public static class SingLoRAModel
 {
-    /// <summary>Every adapted layer (SingLoRA and LoRA) of the subtree, with its dotted path (<c>blocks.0.attn.q</c>).</summary>
+    /// <summary>Every adapted layer (SingLoRA and LoRA) of the subtree, once each, with its (first) dotted path (<c>blocks.0.attn.q</c>).</summary>
     public static IReadOnlyList<(string Path, AdaptedLinear Layer)> GetAdaptedLayers(this nn.Module model)
     {
         ArgumentNullException.ThrowIfNull(model);
         var result = new List<(string, AdaptedLinear)>();
-        if (model is AdaptedLinear self) result.Add(("", self));
+        var seen = new HashSet<AdaptedLinear>(ReferenceEqualityComparer.Instance);
+        if (model is AdaptedLinear self && seen.Add(self)) result.Add(("", self));
+        // TorchSharp's named_modules() lists a module registered twice under both paths; keep its first, so that a shared
+        // layer is stepped, merged and saved once.
         foreach (var (name, module) in model.named_modules())
-            if (module is AdaptedLinear layer) result.Add((name, layer));
+            if (module is AdaptedLinear layer && seen.Add(layer)) result.Add((name, layer));
         return result;
     }
 

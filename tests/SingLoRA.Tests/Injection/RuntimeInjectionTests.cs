@@ -153,6 +153,7 @@ public class RuntimeInjectionTests
         manual_seed(5);
         var source = new ForeignNet();
         source.AddSingLoRA(Targets, Options);
+        source.FreezeAllButAdapters();                  // as set up for fine-tuning (SaveAdapters refuses to drop trainable tensors)
         Helpers.Randomise(source, step: 3);
         var config = source.SaveAdapters(dir.Path);
         Assert.Equal(Reachable, config.TargetModules);
