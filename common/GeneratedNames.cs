@@ -16,6 +16,9 @@ internal static class GeneratedNames
     /// <summary>The instance field holding the options the adapters were created with (after any override scope).</summary>
     public const string AppliedOptionsField = "__singloraAppliedOptions";
 
+    /// <summary>The instance flag that makes <c>RegisterComponents()</c> create the adapters once: <c>__singloraRegistered</c>.</summary>
+    public const string RegisteredField = "__singloraRegistered";
+
     /// <summary>The prefix of each target's adapter field: <c>__singloraAdapter_q</c>.</summary>
     public const string AdapterFieldPrefix = "__singloraAdapter_";
 
@@ -35,7 +38,7 @@ internal static class GeneratedNames
 
     /// <summary>Every member emitted on every annotated class, besides the per-target ones and RegisterComponents.</summary>
     public static readonly ImmutableArray<string> ClassMembers =
-        ImmutableArray.Create(OptionsProperty, AttributeOptionsField, AppliedOptionsField).AddRange(InterfaceMembers);
+        ImmutableArray.Create(OptionsProperty, AttributeOptionsField, AppliedOptionsField, RegisteredField).AddRange(InterfaceMembers);
 
     /// <summary>The adapter field of a target.</summary>
     public static string AdapterField(string fieldName) => AdapterFieldPrefix + fieldName;

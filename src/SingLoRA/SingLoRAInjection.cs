@@ -1,4 +1,7 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Runtime.CompilerServices;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -10,14 +13,20 @@ namespace SingLoRA;
 /// The runtime half of the generated code: wraps a target layer of an annotated module and puts the adapter where
 /// the layer was registered, so the state-dict keys of the base weights do not change. Not meant to be called by hand.
 /// </summary>
+[System.ComponentModel.EditorBrowsable(System.ComponentModel.EditorBrowsableState.Never)]
 public static class SingLoRAInjection
 {
+    // Layers that a SingLoRAOverrides scope deliberately left without an adapter: the interceptors run them as they are.
+    private static readonly ConditionalWeakTable<Linear, string> s_leftPlain = new();
+
     /// <summary>
     /// Wraps the <see cref="Linear"/> held by the field <paramref name="fieldName"/> of <paramref name="ownerType"/> and
     /// replaces its registration in <paramref name="submodules"/> (found by reference, keeping its name and order).
     /// </summary>
+    /// <returns>The adapter, or null when <paramref name="options"/> is null (a <see cref="SingLoRAOverrides"/> scope builds
+    /// the module without adapters): the layer then stays as it is, and its intercepted calls run it.</returns>
     /// <exception cref="InvalidOperationException">The field is null, holds something other than a <see cref="Linear"/>, or was never registered.</exception>
-    public static SingLoRALinear Inject(OrderedDict<string, nn.Module> submodules, string ownerType, string fieldName, object? fieldValue, SingLoRAOptions options)
+    public static SingLoRALinear? Inject(OrderedDict<string, nn.Module> submodules, string ownerType, string fieldName, object? fieldValue, SingLoRAOptions? options)
     {
         ArgumentNullException.ThrowIfNull(submodules);
         var linear = fieldValue switch
@@ -32,6 +41,11 @@ public static class SingLoRAInjection
             if (ReferenceEquals(submodules[i].Item2, linear)) { index = i; break; }
         if (index < 0)
             throw new InvalidOperationException($"{ownerType}.{fieldName} is not registered as a submodule. Call RegisterComponents() at the end of the constructor (TorchSharp's usual pattern) so SingLoRA can wrap it.");
+        if (options is null)
+        {
+            s_leftPlain.AddOrUpdate(linear, ownerType + "." + fieldName);
+            return null;
+        }
         SingLoRALinear adapter;
         try
         {
@@ -45,17 +59,25 @@ public static class SingLoRAInjection
         return adapter;
     }
 
-    /// <summary>The adapter that wraps <paramref name="layer"/>; used by the generated interceptors on a target's calls.</summary>
+    /// <summary>
+    /// What a call on a <c>Linear</c> target runs (the generated interceptors call this): the adapter that wraps
+    /// <paramref name="layer"/>, or the layer itself when its module was built without adapters.
+    /// </summary>
     /// <exception cref="InvalidOperationException">The layer was not wrapped: its module has not called RegisterComponents()
     /// yet, or the field was given a new Linear after it did.</exception>
-    public static SingLoRALinear AdapterOf(Linear layer, string ownerType, string fieldName) =>
-        SingLoRALinear.For(layer) ?? throw new InvalidOperationException(
+    public static nn.Module<Tensor, Tensor> Route(Linear layer, string ownerType, string fieldName) =>
+        (nn.Module<Tensor, Tensor>?)SingLoRALinear.For(layer) ?? (s_leftPlain.TryGetValue(layer, out _) ? layer : throw new InvalidOperationException(
             $"The Linear in {ownerType}.{fieldName} has no SingLoRA adapter, so this call cannot be adapted. Either {ownerType} has not called " +
             $"RegisterComponents() yet (call it at the end of the constructor), or '{fieldName}' was assigned a new Linear after RegisterComponents() " +
             $"wrapped the one that was there (adapters wrap the layer present at registration): create '{fieldName}' before RegisterComponents() " +
-            "and do not reassign it, or copy new weights into it (q.weight.copy_(...)) instead.");
+            "and do not reassign it, or copy new weights into it (q.weight.copy_(...)) instead."));
+
+    /// <summary>The adapters that exist, by field name, in declaration order (what the generated <c>Adapters</c> returns).</summary>
+    public static IReadOnlyList<KeyValuePair<string, SingLoRALinear>> Present(params KeyValuePair<string, SingLoRALinear?>[] adapters) =>
+        adapters.Where(a => a.Value is not null).Select(a => new KeyValuePair<string, SingLoRALinear>(a.Key, a.Value!)).ToList();
 
     /// <summary>The error for an adapter that is used before it exists.</summary>
     public static InvalidOperationException NotCreated(string ownerType, string fieldName) =>
-        new($"The SingLoRA adapter for {ownerType}.{fieldName} does not exist yet: adapters are created when the module calls RegisterComponents(). Call RegisterComponents() at the end of {ownerType}'s constructor.");
+        new($"{ownerType}.{fieldName} has no SingLoRA adapter: either the module has not called RegisterComponents() yet (adapters are created there; call it at the end of {ownerType}'s constructor), " +
+            "or it was built without adapters (a SingLoRAOverrides.WithoutAdapters() or Layers(...) scope left it out).");
 }

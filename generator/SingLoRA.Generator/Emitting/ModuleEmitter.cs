@@ -25,6 +25,7 @@ internal static class ModuleEmitter
     private const string Injection = "global::SingLoRA.SingLoRAInjection";
     private const string ModelOps = "global::SingLoRA.SingLoRAModel";
     private const string AdapterPair = "global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>";
+    private const string AdapterPairNullable = "global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>";
 
     /// <summary>The generated files for <paramref name="module"/>.</summary>
     public static EquatableArray<GeneratedFile> Emit(ModuleModel module)
@@ -72,9 +73,16 @@ internal static class ModuleEmitter
         w.Line(GeneratedCode);
         w.Line($"private static readonly global::SingLoRA.SingLoRAOptions {GeneratedNames.AttributeOptionsField} = new({string.Join(", ", args)});");
         w.Line();
-        w.Line("/// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope.</summary>");
+        w.Line("/// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope (null: none yet, or built without adapters).</summary>");
         w.Line(GeneratedCode);
         w.Line($"private global::SingLoRA.SingLoRAOptions? {GeneratedNames.AppliedOptionsField};");
+        if (m.Targets.Count > 0)
+        {
+            w.Line();
+            w.Line("/// <summary>True once <c>RegisterComponents()</c> has created the adapters (or left them out).</summary>");
+            w.Line(GeneratedCode);
+            w.Line($"private bool {GeneratedNames.RegisteredField};");
+        }
         w.Line();
         w.Line("/// <inheritdoc />");
         w.Line(GeneratedCode);
@@ -89,7 +97,7 @@ internal static class ModuleEmitter
         w.Line($"private {Adapter}? {GeneratedNames.AdapterField(t.FieldName)};");
         w.Line();
         w.Line($"/// <summary>The SingLoRA adapter that wraps <c>{t.FieldName}</c>; its parameter <c>A</c> is saved as <c>{t.FieldName}.singlora_A</c>.</summary>");
-        w.Line($"/// <exception cref=\"global::System.InvalidOperationException\">The module has not called <c>RegisterComponents()</c> yet.</exception>");
+        w.Line($"/// <exception cref=\"global::System.InvalidOperationException\">The module has not called <c>RegisterComponents()</c> yet, or was built without adapters.</exception>");
         w.Line(GeneratedCode);
         w.Line($"public {Adapter} {t.PropertyName} => {GeneratedNames.AdapterField(t.FieldName)} ?? throw {Injection}.NotCreated({Quote(m.DisplayName)}, {Quote(t.FieldName)});");
     }
@@ -99,15 +107,17 @@ internal static class ModuleEmitter
         w.Line();
         w.Line("/// <summary>");
         w.Line("/// Registers the module's fields as TorchSharp does, then wraps each SingLoRA target in its adapter, which takes the");
-        w.Line("/// target's place (and name) among the submodules. Runs once: a second call changes nothing.");
+        w.Line("/// target's place (and name) among the submodules, unless a <c>SingLoRAOverrides</c> scope builds the module without");
+        w.Line("/// adapters. Runs once: a second call changes nothing.");
         w.Line("/// </summary>");
         w.Line(GeneratedCode);
         w.Line($"protected override void {GeneratedNames.RegisterComponents}()").Open();
         w.Line("base.RegisterComponents();");
         if (m.Targets.Count > 0)
         {
-            w.Line($"if ({GeneratedNames.AdapterField(m.Targets[0].FieldName)} is not null) return;");
-            w.Line($"var options = {GeneratedNames.AppliedOptionsField} = global::SingLoRA.SingLoRAOverrides.Apply({GeneratedNames.AttributeOptionsField});");
+            w.Line($"if ({GeneratedNames.RegisteredField}) return;");
+            w.Line($"{GeneratedNames.RegisteredField} = true;");
+            w.Line($"var options = {GeneratedNames.AppliedOptionsField} = global::SingLoRA.SingLoRAOverrides.Apply({GeneratedNames.AttributeOptionsField}, {Quote(m.DisplayName)});");
             foreach (var t in m.Targets)
             {
                 var field = GeneratedNames.AdapterField(t.FieldName);
@@ -115,8 +125,8 @@ internal static class ModuleEmitter
                 if (t.Kind == TargetKind.SwappedField)
                 {
                     w.Line(t.IsReadOnly
-                        ? $"global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.{t.FieldIdentifier}) = {field};"
-                        : $"this.{t.FieldIdentifier} = {field};");
+                        ? $"if ({field} is not null) global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.{t.FieldIdentifier}) = {field};"
+                        : $"if ({field} is not null) this.{t.FieldIdentifier} = {field};");
                 }
             }
         }
@@ -134,9 +144,9 @@ internal static class ModuleEmitter
         }
         else
         {
-            w.Line($"public global::System.Collections.Generic.IReadOnlyList<{AdapterPair}> Adapters => new {AdapterPair}[]").Open();
-            foreach (var t in m.Targets) w.Line($"new({Quote(t.FieldName)}, this.{t.PropertyName}),");
-            w.Close(";");
+            w.Line($"public global::System.Collections.Generic.IReadOnlyList<{AdapterPair}> Adapters => {Injection}.Present(");
+            for (int i = 0; i < m.Targets.Count; i++)
+                w.Line($"    new {AdapterPairNullable}({Quote(m.Targets[i].FieldName)}, {GeneratedNames.AdapterField(m.Targets[i].FieldName)}){(i < m.Targets.Count - 1 ? "," : ");")}");
         }
 
         Delegate(w, "void AdvanceRamp()", "AdvanceRamp(this)");

@@ -21,7 +21,7 @@ namespace SingLoRA.Generated
         // Block.cs(21,56): c_attn.forward(...)
         [global::System.Runtime.CompilerServices.InterceptsLocation(1, "D4zFQxcJ6PxYKA69cYhwbScCAABCbG9jay5jcw==")]
         public static global::TorchSharp.torch.Tensor CAttn_forward(this global::TorchSharp.Modules.Linear @this, global::TorchSharp.torch.Tensor input)
-            => global::SingLoRA.SingLoRAInjection.AdapterOf((global::TorchSharp.Modules.Linear)@this, "Block<TNorm>", "c_attn").forward(input);
+            => global::SingLoRA.SingLoRAInjection.Route((global::TorchSharp.Modules.Linear)@this, "Block<TNorm>", "c_attn").forward(input);
     }
 }
 //------ Models.Block_1.SingLoRA.g.cs ------
@@ -36,9 +36,13 @@ namespace Models
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         private static readonly global::SingLoRA.SingLoRAOptions __singloraAttributeOptions = new(Rank: 2);
 
-        /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope.</summary>
+        /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope (null: none yet, or built without adapters).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         private global::SingLoRA.SingLoRAOptions? __singloraAppliedOptions;
+
+        /// <summary>True once <c>RegisterComponents()</c> has created the adapters (or left them out).</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
+        private bool __singloraRegistered;
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
@@ -49,29 +53,29 @@ namespace Models
         private global::SingLoRA.SingLoRALinear? __singloraAdapter_c_attn;
 
         /// <summary>The SingLoRA adapter that wraps <c>c_attn</c>; its parameter <c>A</c> is saved as <c>c_attn.singlora_A</c>.</summary>
-        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet.</exception>
+        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, or was built without adapters.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         public global::SingLoRA.SingLoRALinear CAttnAdapter => __singloraAdapter_c_attn ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("Block<TNorm>", "c_attn");
 
         /// <summary>
         /// Registers the module's fields as TorchSharp does, then wraps each SingLoRA target in its adapter, which takes the
-        /// target's place (and name) among the submodules. Runs once: a second call changes nothing.
+        /// target's place (and name) among the submodules, unless a <c>SingLoRAOverrides</c> scope builds the module without
+        /// adapters. Runs once: a second call changes nothing.
         /// </summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         protected override void RegisterComponents()
         {
             base.RegisterComponents();
-            if (__singloraAdapter_c_attn is not null) return;
-            var options = __singloraAppliedOptions = global::SingLoRA.SingLoRAOverrides.Apply(__singloraAttributeOptions);
+            if (__singloraRegistered) return;
+            __singloraRegistered = true;
+            var options = __singloraAppliedOptions = global::SingLoRA.SingLoRAOverrides.Apply(__singloraAttributeOptions, "Block<TNorm>");
             __singloraAdapter_c_attn = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "Block<TNorm>", "c_attn", this.c_attn, options);
         }
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>[]
-        {
-            new("c_attn", this.CAttnAdapter),
-        };
+        public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => global::SingLoRA.SingLoRAInjection.Present(
+            new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("c_attn", __singloraAdapter_c_attn));
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]

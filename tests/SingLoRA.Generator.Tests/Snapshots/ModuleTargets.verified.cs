@@ -10,9 +10,13 @@ namespace Models.Audio
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         private static readonly global::SingLoRA.SingLoRAOptions __singloraAttributeOptions = new(Rank: 4, Alpha: 8d, RampSteps: 0, Dropout: 0.1d, Scaling: (global::SingLoRA.ScalingRule)1, Init: (global::SingLoRA.AdapterInit)2);
 
-        /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope.</summary>
+        /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope (null: none yet, or built without adapters).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         private global::SingLoRA.SingLoRAOptions? __singloraAppliedOptions;
+
+        /// <summary>True once <c>RegisterComponents()</c> has created the adapters (or left them out).</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
+        private bool __singloraRegistered;
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
@@ -23,7 +27,7 @@ namespace Models.Audio
         private global::SingLoRA.SingLoRALinear? __singloraAdapter_q_proj;
 
         /// <summary>The SingLoRA adapter that wraps <c>q_proj</c>; its parameter <c>A</c> is saved as <c>q_proj.singlora_A</c>.</summary>
-        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet.</exception>
+        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, or was built without adapters.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         public global::SingLoRA.SingLoRALinear QProjAdapter => __singloraAdapter_q_proj ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("SelfAttention", "q_proj");
 
@@ -32,7 +36,7 @@ namespace Models.Audio
         private global::SingLoRA.SingLoRALinear? __singloraAdapter_k_proj;
 
         /// <summary>The SingLoRA adapter that wraps <c>k_proj</c>; its parameter <c>A</c> is saved as <c>k_proj.singlora_A</c>.</summary>
-        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet.</exception>
+        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, or was built without adapters.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         public global::SingLoRA.SingLoRALinear KProjAdapter => __singloraAdapter_k_proj ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("SelfAttention", "k_proj");
 
@@ -41,36 +45,36 @@ namespace Models.Audio
         private global::SingLoRA.SingLoRALinear? __singloraAdapter_wq;
 
         /// <summary>The SingLoRA adapter that wraps <c>wq</c>; its parameter <c>A</c> is saved as <c>wq.singlora_A</c>.</summary>
-        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet.</exception>
+        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, or was built without adapters.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         public global::SingLoRA.SingLoRALinear WqAdapter => __singloraAdapter_wq ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("SelfAttention", "wq");
 
         /// <summary>
         /// Registers the module's fields as TorchSharp does, then wraps each SingLoRA target in its adapter, which takes the
-        /// target's place (and name) among the submodules. Runs once: a second call changes nothing.
+        /// target's place (and name) among the submodules, unless a <c>SingLoRAOverrides</c> scope builds the module without
+        /// adapters. Runs once: a second call changes nothing.
         /// </summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         protected override void RegisterComponents()
         {
             base.RegisterComponents();
-            if (__singloraAdapter_q_proj is not null) return;
-            var options = __singloraAppliedOptions = global::SingLoRA.SingLoRAOverrides.Apply(__singloraAttributeOptions);
+            if (__singloraRegistered) return;
+            __singloraRegistered = true;
+            var options = __singloraAppliedOptions = global::SingLoRA.SingLoRAOverrides.Apply(__singloraAttributeOptions, "SelfAttention");
             __singloraAdapter_q_proj = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "SelfAttention", "q_proj", this.q_proj, options);
-            global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.q_proj) = __singloraAdapter_q_proj;
+            if (__singloraAdapter_q_proj is not null) global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.q_proj) = __singloraAdapter_q_proj;
             __singloraAdapter_k_proj = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "SelfAttention", "k_proj", this.k_proj, options);
-            global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.k_proj) = __singloraAdapter_k_proj;
+            if (__singloraAdapter_k_proj is not null) global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.k_proj) = __singloraAdapter_k_proj;
             __singloraAdapter_wq = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "SelfAttention", "wq", this.wq, options);
-            this.wq = __singloraAdapter_wq;
+            if (__singloraAdapter_wq is not null) this.wq = __singloraAdapter_wq;
         }
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>[]
-        {
-            new("q_proj", this.QProjAdapter),
-            new("k_proj", this.KProjAdapter),
-            new("wq", this.WqAdapter),
-        };
+        public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => global::SingLoRA.SingLoRAInjection.Present(
+            new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("q_proj", __singloraAdapter_q_proj),
+            new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("k_proj", __singloraAdapter_k_proj),
+            new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("wq", __singloraAdapter_wq));
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]

@@ -21,12 +21,12 @@ namespace SingLoRA.Generated
         // Encoder.cs(29,60): wq.forward(...)
         [global::System.Runtime.CompilerServices.InterceptsLocation(1, "oEckVwwtiEvfL9noOqEmR2cDAABFbmNvZGVyLmNz")]
         public static global::TorchSharp.torch.Tensor Wq_forward(this global::TorchSharp.Modules.Linear @this, global::TorchSharp.torch.Tensor input)
-            => global::SingLoRA.SingLoRAInjection.AdapterOf((global::TorchSharp.Modules.Linear)@this, "Encoder.Attention", "wq").forward(input);
+            => global::SingLoRA.SingLoRAInjection.Route((global::TorchSharp.Modules.Linear)@this, "Encoder.Attention", "wq").forward(input);
 
         // Encoder.cs(29,76): wk.forward(...)
         [global::System.Runtime.CompilerServices.InterceptsLocation(1, "oEckVwwtiEvfL9noOqEmR3cDAABFbmNvZGVyLmNz")]
         public static global::TorchSharp.torch.Tensor Wk_forward(this global::TorchSharp.Modules.Linear @this, global::TorchSharp.torch.Tensor input)
-            => global::SingLoRA.SingLoRAInjection.AdapterOf((global::TorchSharp.Modules.Linear)@this, "Encoder.Attention", "wk").forward(input);
+            => global::SingLoRA.SingLoRAInjection.Route((global::TorchSharp.Modules.Linear)@this, "Encoder.Attention", "wk").forward(input);
     }
 }
 //------ Models.Encoder.Attention.SingLoRA.g.cs ------
@@ -43,9 +43,13 @@ namespace Models
             [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
             private static readonly global::SingLoRA.SingLoRAOptions __singloraAttributeOptions = new(Rank: 2);
 
-            /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope.</summary>
+            /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope (null: none yet, or built without adapters).</summary>
             [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
             private global::SingLoRA.SingLoRAOptions? __singloraAppliedOptions;
+
+            /// <summary>True once <c>RegisterComponents()</c> has created the adapters (or left them out).</summary>
+            [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
+            private bool __singloraRegistered;
 
             /// <inheritdoc />
             [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
@@ -56,7 +60,7 @@ namespace Models
             private global::SingLoRA.SingLoRALinear? __singloraAdapter_wq;
 
             /// <summary>The SingLoRA adapter that wraps <c>wq</c>; its parameter <c>A</c> is saved as <c>wq.singlora_A</c>.</summary>
-            /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet.</exception>
+            /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, or was built without adapters.</exception>
             [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
             public global::SingLoRA.SingLoRALinear WqAdapter => __singloraAdapter_wq ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("Encoder.Attention", "wq");
 
@@ -65,31 +69,31 @@ namespace Models
             private global::SingLoRA.SingLoRALinear? __singloraAdapter_wk;
 
             /// <summary>The SingLoRA adapter that wraps <c>wk</c>; its parameter <c>A</c> is saved as <c>wk.singlora_A</c>.</summary>
-            /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet.</exception>
+            /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, or was built without adapters.</exception>
             [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
             public global::SingLoRA.SingLoRALinear WkAdapter => __singloraAdapter_wk ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("Encoder.Attention", "wk");
 
             /// <summary>
             /// Registers the module's fields as TorchSharp does, then wraps each SingLoRA target in its adapter, which takes the
-            /// target's place (and name) among the submodules. Runs once: a second call changes nothing.
+            /// target's place (and name) among the submodules, unless a <c>SingLoRAOverrides</c> scope builds the module without
+            /// adapters. Runs once: a second call changes nothing.
             /// </summary>
             [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
             protected override void RegisterComponents()
             {
                 base.RegisterComponents();
-                if (__singloraAdapter_wq is not null) return;
-                var options = __singloraAppliedOptions = global::SingLoRA.SingLoRAOverrides.Apply(__singloraAttributeOptions);
+                if (__singloraRegistered) return;
+                __singloraRegistered = true;
+                var options = __singloraAppliedOptions = global::SingLoRA.SingLoRAOverrides.Apply(__singloraAttributeOptions, "Encoder.Attention");
                 __singloraAdapter_wq = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "Encoder.Attention", "wq", this.wq, options);
                 __singloraAdapter_wk = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "Encoder.Attention", "wk", this.wk, options);
             }
 
             /// <inheritdoc />
             [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-            public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>[]
-            {
-                new("wq", this.WqAdapter),
-                new("wk", this.WkAdapter),
-            };
+            public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => global::SingLoRA.SingLoRAInjection.Present(
+                new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("wq", __singloraAdapter_wq),
+                new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("wk", __singloraAdapter_wk));
 
             /// <inheritdoc />
             [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]

@@ -23,7 +23,7 @@ namespace SingLoRA.Generated
         // Mlp.cs(17,42): up.forward(...)
         [global::System.Runtime.CompilerServices.InterceptsLocation(1, "livS2/NqiMLtXHVRJHDsIA4CAABNbHAuY3M=")]
         public static global::TorchSharp.torch.Tensor Up_forward(this global::TorchSharp.Modules.Linear @this, global::TorchSharp.torch.Tensor input)
-            => global::SingLoRA.SingLoRAInjection.AdapterOf((global::TorchSharp.Modules.Linear)@this, "Mlp", "up").forward(input);
+            => global::SingLoRA.SingLoRAInjection.Route((global::TorchSharp.Modules.Linear)@this, "Mlp", "up").forward(input);
     }
 }
 //------ Mlp.SingLoRA.g.cs ------
@@ -36,9 +36,13 @@ partial class Mlp : global::SingLoRA.ISingLoRAModule
     [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
     private static readonly global::SingLoRA.SingLoRAOptions __singloraAttributeOptions = new(Rank: 4);
 
-    /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope.</summary>
+    /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope (null: none yet, or built without adapters).</summary>
     [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
     private global::SingLoRA.SingLoRAOptions? __singloraAppliedOptions;
+
+    /// <summary>True once <c>RegisterComponents()</c> has created the adapters (or left them out).</summary>
+    [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
+    private bool __singloraRegistered;
 
     /// <inheritdoc />
     [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
@@ -49,29 +53,29 @@ partial class Mlp : global::SingLoRA.ISingLoRAModule
     private global::SingLoRA.SingLoRALinear? __singloraAdapter_up;
 
     /// <summary>The SingLoRA adapter that wraps <c>up</c>; its parameter <c>A</c> is saved as <c>up.singlora_A</c>.</summary>
-    /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet.</exception>
+    /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, or was built without adapters.</exception>
     [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
     public global::SingLoRA.SingLoRALinear UpAdapter => __singloraAdapter_up ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("Mlp", "up");
 
     /// <summary>
     /// Registers the module's fields as TorchSharp does, then wraps each SingLoRA target in its adapter, which takes the
-    /// target's place (and name) among the submodules. Runs once: a second call changes nothing.
+    /// target's place (and name) among the submodules, unless a <c>SingLoRAOverrides</c> scope builds the module without
+    /// adapters. Runs once: a second call changes nothing.
     /// </summary>
     [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
     protected override void RegisterComponents()
     {
         base.RegisterComponents();
-        if (__singloraAdapter_up is not null) return;
-        var options = __singloraAppliedOptions = global::SingLoRA.SingLoRAOverrides.Apply(__singloraAttributeOptions);
+        if (__singloraRegistered) return;
+        __singloraRegistered = true;
+        var options = __singloraAppliedOptions = global::SingLoRA.SingLoRAOverrides.Apply(__singloraAttributeOptions, "Mlp");
         __singloraAdapter_up = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "Mlp", "up", this.up, options);
     }
 
     /// <inheritdoc />
     [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-    public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>[]
-    {
-        new("up", this.UpAdapter),
-    };
+    public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => global::SingLoRA.SingLoRAInjection.Present(
+        new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("up", __singloraAdapter_up));
 
     /// <inheritdoc />
     [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]

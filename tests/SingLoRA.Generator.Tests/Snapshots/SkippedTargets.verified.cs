@@ -21,7 +21,7 @@ namespace SingLoRA.Generated
         // Odd.cs(19,61): q.forward(...)
         [global::System.Runtime.CompilerServices.InterceptsLocation(1, "Xnp/WU6KHfcUB/wDxl1qflgCAABPZGQuY3M=")]
         public static global::TorchSharp.torch.Tensor Q_forward(this global::TorchSharp.Modules.Linear @this, global::TorchSharp.torch.Tensor input)
-            => global::SingLoRA.SingLoRAInjection.AdapterOf((global::TorchSharp.Modules.Linear)@this, "Odd", "q").forward(input);
+            => global::SingLoRA.SingLoRAInjection.Route((global::TorchSharp.Modules.Linear)@this, "Odd", "q").forward(input);
     }
 }
 //------ Models.Odd.SingLoRA.g.cs ------
@@ -36,9 +36,13 @@ namespace Models
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         private static readonly global::SingLoRA.SingLoRAOptions __singloraAttributeOptions = new(Rank: 2);
 
-        /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope.</summary>
+        /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope (null: none yet, or built without adapters).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         private global::SingLoRA.SingLoRAOptions? __singloraAppliedOptions;
+
+        /// <summary>True once <c>RegisterComponents()</c> has created the adapters (or left them out).</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
+        private bool __singloraRegistered;
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
@@ -49,29 +53,29 @@ namespace Models
         private global::SingLoRA.SingLoRALinear? __singloraAdapter_q;
 
         /// <summary>The SingLoRA adapter that wraps <c>q</c>; its parameter <c>A</c> is saved as <c>q.singlora_A</c>.</summary>
-        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet.</exception>
+        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, or was built without adapters.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         public global::SingLoRA.SingLoRALinear QAdapter => __singloraAdapter_q ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("Odd", "q");
 
         /// <summary>
         /// Registers the module's fields as TorchSharp does, then wraps each SingLoRA target in its adapter, which takes the
-        /// target's place (and name) among the submodules. Runs once: a second call changes nothing.
+        /// target's place (and name) among the submodules, unless a <c>SingLoRAOverrides</c> scope builds the module without
+        /// adapters. Runs once: a second call changes nothing.
         /// </summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         protected override void RegisterComponents()
         {
             base.RegisterComponents();
-            if (__singloraAdapter_q is not null) return;
-            var options = __singloraAppliedOptions = global::SingLoRA.SingLoRAOverrides.Apply(__singloraAttributeOptions);
+            if (__singloraRegistered) return;
+            __singloraRegistered = true;
+            var options = __singloraAppliedOptions = global::SingLoRA.SingLoRAOverrides.Apply(__singloraAttributeOptions, "Odd");
             __singloraAdapter_q = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "Odd", "q", this.q, options);
         }
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>[]
-        {
-            new("q", this.QAdapter),
-        };
+        public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => global::SingLoRA.SingLoRAInjection.Present(
+            new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("q", __singloraAdapter_q));
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]

@@ -21,12 +21,12 @@ namespace SingLoRA.Generated
         // Attention.Forward.cs(11,52): q.forward(...)
         [global::System.Runtime.CompilerServices.InterceptsLocation(1, "psIQ95vKyqPFxZRtZjqi+/cAAABBdHRlbnRpb24uRm9yd2FyZC5jcw==")]
         public static global::TorchSharp.torch.Tensor Q_forward(this global::TorchSharp.Modules.Linear @this, global::TorchSharp.torch.Tensor input)
-            => global::SingLoRA.SingLoRAInjection.AdapterOf((global::TorchSharp.Modules.Linear)@this, "SplitAttention", "q").forward(input);
+            => global::SingLoRA.SingLoRAInjection.Route((global::TorchSharp.Modules.Linear)@this, "SplitAttention", "q").forward(input);
 
         // Attention.Forward.cs(11,67): k.forward(...)
         [global::System.Runtime.CompilerServices.InterceptsLocation(1, "psIQ95vKyqPFxZRtZjqi+wYBAABBdHRlbnRpb24uRm9yd2FyZC5jcw==")]
         public static global::TorchSharp.torch.Tensor K_forward(this global::TorchSharp.Modules.Linear @this, global::TorchSharp.torch.Tensor input)
-            => global::SingLoRA.SingLoRAInjection.AdapterOf((global::TorchSharp.Modules.Linear)@this, "SplitAttention", "k").forward(input);
+            => global::SingLoRA.SingLoRAInjection.Route((global::TorchSharp.Modules.Linear)@this, "SplitAttention", "k").forward(input);
     }
 }
 //------ Models.SplitAttention.SingLoRA.g.cs ------
@@ -41,9 +41,13 @@ namespace Models
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         private static readonly global::SingLoRA.SingLoRAOptions __singloraAttributeOptions = new(Rank: 2);
 
-        /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope.</summary>
+        /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope (null: none yet, or built without adapters).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         private global::SingLoRA.SingLoRAOptions? __singloraAppliedOptions;
+
+        /// <summary>True once <c>RegisterComponents()</c> has created the adapters (or left them out).</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
+        private bool __singloraRegistered;
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
@@ -54,7 +58,7 @@ namespace Models
         private global::SingLoRA.SingLoRALinear? __singloraAdapter_q;
 
         /// <summary>The SingLoRA adapter that wraps <c>q</c>; its parameter <c>A</c> is saved as <c>q.singlora_A</c>.</summary>
-        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet.</exception>
+        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, or was built without adapters.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         public global::SingLoRA.SingLoRALinear QAdapter => __singloraAdapter_q ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("SplitAttention", "q");
 
@@ -63,31 +67,31 @@ namespace Models
         private global::SingLoRA.SingLoRALinear? __singloraAdapter_k;
 
         /// <summary>The SingLoRA adapter that wraps <c>k</c>; its parameter <c>A</c> is saved as <c>k.singlora_A</c>.</summary>
-        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet.</exception>
+        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, or was built without adapters.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         public global::SingLoRA.SingLoRALinear KAdapter => __singloraAdapter_k ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("SplitAttention", "k");
 
         /// <summary>
         /// Registers the module's fields as TorchSharp does, then wraps each SingLoRA target in its adapter, which takes the
-        /// target's place (and name) among the submodules. Runs once: a second call changes nothing.
+        /// target's place (and name) among the submodules, unless a <c>SingLoRAOverrides</c> scope builds the module without
+        /// adapters. Runs once: a second call changes nothing.
         /// </summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         protected override void RegisterComponents()
         {
             base.RegisterComponents();
-            if (__singloraAdapter_q is not null) return;
-            var options = __singloraAppliedOptions = global::SingLoRA.SingLoRAOverrides.Apply(__singloraAttributeOptions);
+            if (__singloraRegistered) return;
+            __singloraRegistered = true;
+            var options = __singloraAppliedOptions = global::SingLoRA.SingLoRAOverrides.Apply(__singloraAttributeOptions, "SplitAttention");
             __singloraAdapter_q = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "SplitAttention", "q", this.q, options);
             __singloraAdapter_k = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "SplitAttention", "k", this.k, options);
         }
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>[]
-        {
-            new("q", this.QAdapter),
-            new("k", this.KAdapter),
-        };
+        public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => global::SingLoRA.SingLoRAInjection.Present(
+            new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("q", __singloraAdapter_q),
+            new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("k", __singloraAdapter_k));
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]

@@ -21,7 +21,7 @@ namespace SingLoRA.Generated
         // ReflectiveAttention.cs(16,51): q.forward(...)
         [global::System.Runtime.CompilerServices.InterceptsLocation(1, "kp/lotxe9qEwDJ5E7z9mpOoBAABSZWZsZWN0aXZlQXR0ZW50aW9uLmNz")]
         public static global::TorchSharp.torch.Tensor Q_forward(this global::TorchSharp.Modules.Linear @this, global::TorchSharp.torch.Tensor input)
-            => global::SingLoRA.SingLoRAInjection.AdapterOf((global::TorchSharp.Modules.Linear)@this, "ReflectiveAttention", "q").forward(input);
+            => global::SingLoRA.SingLoRAInjection.Route((global::TorchSharp.Modules.Linear)@this, "ReflectiveAttention", "q").forward(input);
     }
 }
 //------ Models.ReflectiveAttention.SingLoRA.g.cs ------
@@ -36,9 +36,13 @@ namespace Models
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         private static readonly global::SingLoRA.SingLoRAOptions __singloraAttributeOptions = new(Rank: 2);
 
-        /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope.</summary>
+        /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope (null: none yet, or built without adapters).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         private global::SingLoRA.SingLoRAOptions? __singloraAppliedOptions;
+
+        /// <summary>True once <c>RegisterComponents()</c> has created the adapters (or left them out).</summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
+        private bool __singloraRegistered;
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
@@ -49,7 +53,7 @@ namespace Models
         private global::SingLoRA.SingLoRALinear? __singloraAdapter_q;
 
         /// <summary>The SingLoRA adapter that wraps <c>q</c>; its parameter <c>A</c> is saved as <c>q.singlora_A</c>.</summary>
-        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet.</exception>
+        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, or was built without adapters.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         public global::SingLoRA.SingLoRALinear QAdapter => __singloraAdapter_q ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("ReflectiveAttention", "q");
 
@@ -58,32 +62,32 @@ namespace Models
         private global::SingLoRA.SingLoRALinear? __singloraAdapter_k;
 
         /// <summary>The SingLoRA adapter that wraps <c>k</c>; its parameter <c>A</c> is saved as <c>k.singlora_A</c>.</summary>
-        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet.</exception>
+        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, or was built without adapters.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         public global::SingLoRA.SingLoRALinear KAdapter => __singloraAdapter_k ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("ReflectiveAttention", "k");
 
         /// <summary>
         /// Registers the module's fields as TorchSharp does, then wraps each SingLoRA target in its adapter, which takes the
-        /// target's place (and name) among the submodules. Runs once: a second call changes nothing.
+        /// target's place (and name) among the submodules, unless a <c>SingLoRAOverrides</c> scope builds the module without
+        /// adapters. Runs once: a second call changes nothing.
         /// </summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         protected override void RegisterComponents()
         {
             base.RegisterComponents();
-            if (__singloraAdapter_q is not null) return;
-            var options = __singloraAppliedOptions = global::SingLoRA.SingLoRAOverrides.Apply(__singloraAttributeOptions);
+            if (__singloraRegistered) return;
+            __singloraRegistered = true;
+            var options = __singloraAppliedOptions = global::SingLoRA.SingLoRAOverrides.Apply(__singloraAttributeOptions, "ReflectiveAttention");
             __singloraAdapter_q = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "ReflectiveAttention", "q", this.q, options);
             __singloraAdapter_k = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "ReflectiveAttention", "k", this.k, options);
-            global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.k) = __singloraAdapter_k;
+            if (__singloraAdapter_k is not null) global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.k) = __singloraAdapter_k;
         }
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>[]
-        {
-            new("q", this.QAdapter),
-            new("k", this.KAdapter),
-        };
+        public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => global::SingLoRA.SingLoRAInjection.Present(
+            new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("q", __singloraAdapter_q),
+            new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("k", __singloraAdapter_k));
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
