@@ -59,4 +59,6 @@ internal static class DiagnosticIds
     public const string TargetCopiedBeforeRegistration = "SLG0025";
     /// <summary>An annotated class derives from another annotated class.</summary>
     public const string AnnotatedBaseClass = "SLG0026";
+    /// <summary>RampSteps = 0: the random update applies at full scale from the first step.</summary>
+    public const string NoRamp = "SLG0027";
 }

@@ -24,7 +24,7 @@ public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
 {
     /// <inheritdoc />
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(
-        InvalidRank, InvalidAlpha, InvalidDropout, NegativeRampSteps, UndefinedEnumValue, EmptyTargets, DuplicateTarget,
+        InvalidRank, InvalidAlpha, InvalidDropout, NegativeRampSteps, NoRamp, UndefinedEnumValue, EmptyTargets, DuplicateTarget,
         UnknownTarget, UnadaptableTarget, NotPartial, ContainingTypeNotPartial, NotAModule, MemberCollision,
         RegisterComponentsDeclared, MissingRegisterComponents, AnnotatedBaseClass);
 
@@ -125,6 +125,8 @@ public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
                 Report(InvalidDropout, info.ValueLocation("Dropout"), Format(dropout), name);
             if (info.Value("RampSteps") is int ramp && ramp < 0)
                 Report(NegativeRampSteps, info.ValueLocation("RampSteps"), ramp, name);
+            if (info.Value("RampSteps") is 0)
+                Report(NoRamp, info.ValueLocation("RampSteps"), name);
             CheckEnum("Scaling", _symbols.ScalingRule);
             CheckEnum("Init", _symbols.AdapterInit);
 
