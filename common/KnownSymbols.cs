@@ -13,6 +13,7 @@ internal sealed class KnownSymbols
         SingLoRAModule = compilation.GetTypeByMetadataName(MetadataNames.ISingLoRAModule);
         ScalingRule = compilation.GetTypeByMetadataName(MetadataNames.ScalingRule);
         AdapterInit = compilation.GetTypeByMetadataName(MetadataNames.AdapterInit);
+        AdapterPrecision = compilation.GetTypeByMetadataName(MetadataNames.AdapterPrecision);
         Linear = compilation.GetTypeByMetadataName(MetadataNames.Linear);
         Module = compilation.GetTypeByMetadataName(MetadataNames.Module);
         ModuleOfTwo = compilation.GetTypeByMetadataName(MetadataNames.ModuleOfTwo);
@@ -40,6 +41,9 @@ internal sealed class KnownSymbols
 
     /// <summary><c>SingLoRA.AdapterInit</c>.</summary>
     public INamedTypeSymbol? AdapterInit { get; }
+
+    /// <summary><c>SingLoRA.AdapterPrecision</c>.</summary>
+    public INamedTypeSymbol? AdapterPrecision { get; }
 
     /// <summary><c>TorchSharp.Modules.Linear</c>.</summary>
     public INamedTypeSymbol? Linear { get; }

@@ -18,6 +18,9 @@ internal static class MetadataNames
     /// <summary>The attribute's initialisation enum.</summary>
     public const string AdapterInit = "SingLoRA.AdapterInit";
 
+    /// <summary><c>SingLoRA.AdapterPrecision</c>.</summary>
+    public const string AdapterPrecision = "SingLoRA.AdapterPrecision";
+
     /// <summary>TorchSharp's sealed linear layer.</summary>
     public const string Linear = "TorchSharp.Modules.Linear";
 

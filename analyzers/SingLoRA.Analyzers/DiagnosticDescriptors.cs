@@ -158,7 +158,7 @@ public static class DiagnosticDescriptors
         "Option is not a defined enum value",
         "{0} = {1} on [SingLoRA] of '{2}' is not a defined {3} value; use one of {4}",
         DiagnosticSeverity.Error,
-        "A cast integer that names no member of ScalingRule or AdapterInit is rejected by the runtime.");
+        "A cast integer that names no member of ScalingRule, AdapterInit or AdapterPrecision is rejected by the runtime.");
 
     /// <summary>SLG0010.</summary>
     public static readonly DiagnosticDescriptor EmptyTargets = Create(

@@ -129,6 +129,7 @@ public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
                 Report(NoRamp, info.ValueLocation("RampSteps"), name);
             CheckEnum("Scaling", _symbols.ScalingRule);
             CheckEnum("Init", _symbols.AdapterInit);
+            CheckEnum("Precision", _symbols.AdapterPrecision);
 
             void CheckEnum(string argument, INamedTypeSymbol? enumType)
             {

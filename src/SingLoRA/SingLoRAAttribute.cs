@@ -37,4 +37,7 @@ public sealed class SingLoRAAttribute : Attribute
 
     /// <summary>The initialisation of <c>A</c>. Default <see cref="AdapterInit.KaimingWidth"/>.</summary>
     public AdapterInit Init { get; set; } = AdapterInit.KaimingWidth;
+
+    /// <summary>The dtype of <c>A</c> relative to the base weight. Default <see cref="AdapterPrecision.AtLeastFloat32"/> (float32 on a 16-bit base).</summary>
+    public AdapterPrecision Precision { get; set; } = AdapterPrecision.AtLeastFloat32;
 }

@@ -68,6 +68,7 @@ internal static class ModuleEmitter
         if (o.Dropout is { } dropout) args.Add($"Dropout: {DoubleLiteral(dropout)}");
         if (o.Scaling is { } scaling) args.Add($"Scaling: (global::SingLoRA.ScalingRule){scaling.ToString(CultureInfo.InvariantCulture)}");
         if (o.Init is { } init) args.Add($"Init: (global::SingLoRA.AdapterInit){init.ToString(CultureInfo.InvariantCulture)}");
+        if (o.Precision is { } precision) args.Add($"Precision: (global::SingLoRA.AdapterPrecision){precision.ToString(CultureInfo.InvariantCulture)}");
 
         w.Line("/// <summary>The options of this module's <c>[SingLoRA]</c> attribute (unset values take their defaults).</summary>");
         w.Line(GeneratedCode);

@@ -109,7 +109,7 @@ internal static class ModuleParser
     {
         int rank = 0;
         double? alpha = null, dropout = null;
-        int? rampSteps = null, scaling = null, init = null;
+        int? rampSteps = null, scaling = null, init = null, precision = null;
         foreach (var pair in attribute.NamedArguments)
         {
             if (pair.Value.Kind == TypedConstantKind.Error || pair.Value.Value is null) continue;
@@ -122,8 +122,9 @@ internal static class ModuleParser
                 case "Dropout" when value is double d: dropout = d; break;
                 case "Scaling" when value is int i: scaling = i; break;
                 case "Init" when value is int i: init = i; break;
+                case "Precision" when value is int i: precision = i; break;
             }
         }
-        return new OptionsModel(rank, alpha, rampSteps, dropout, scaling, init);
+        return new OptionsModel(rank, alpha, rampSteps, dropout, scaling, init, precision);
     }
 }
