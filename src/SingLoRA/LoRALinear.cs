@@ -57,8 +57,8 @@ public sealed class LoRALinear : AdaptedLinear
     public override double CurrentScale => Options.Scale;
 
     /// <inheritdoc />
-    protected override void AddAdapterOutput(Tensor output, Tensor x) =>
-        output.addmm_(x.mm(InComputeType(_a, x.dtype).t()).mul_(Options.Scale), InComputeType(_b, x.dtype).t());
+    protected override Tensor WithAdapterOutput(Tensor output, Tensor x) =>
+        output.addmm(x.mm(InComputeType(_a, x.dtype).t()).mul_(Options.Scale), InComputeType(_b, x.dtype).t());
 
     /// <inheritdoc />
     protected override Tensor UnscaledUpdate(IReadOnlyList<Tensor> adapterTensors, ScalarType computeType) =>

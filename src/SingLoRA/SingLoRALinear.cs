@@ -235,7 +235,7 @@ public sealed class SingLoRALinear : AdaptedLinear
     internal static void Release(Linear baseLayer) => s_byBase.Remove(baseLayer);
 
     /// <inheritdoc />
-    protected override void AddAdapterOutput(Tensor output, Tensor x)
+    protected override Tensor WithAdapterOutput(Tensor output, Tensor x)
     {
         var a = InComputeType(_active.A, x.dtype);
         Tensor h;
@@ -247,14 +247,14 @@ public sealed class SingLoRALinear : AdaptedLinear
             var at = a.t().contiguous();
             h = x.mm((InFeatures == Width ? at : at.narrow(1, 0, InFeatures)).t());
             ScaleInPlace(h);
-            output.addmm_(h, OutFeatures == Width ? at : at.narrow(1, 0, OutFeatures));
+            return output.addmm(h, OutFeatures == Width ? at : at.narrow(1, 0, OutFeatures));
         }
         else
         {
             // GPU BLAS takes transposed operands for free: no copy of A (A_in and A_out are row blocks of A).
             h = x.mm(InFeatures == Width ? a : a.narrow(0, 0, InFeatures));
             ScaleInPlace(h);
-            output.addmm_(h, (OutFeatures == Width ? a : a.narrow(0, 0, OutFeatures)).t());
+            return output.addmm(h, (OutFeatures == Width ? a : a.narrow(0, 0, OutFeatures)).t());
         }
     }
 
