@@ -93,7 +93,7 @@ public static class QuickstartApp
         TinyTransformer model;
         using (SingLoRAOverrides.Scope(adapterOptions))
             model = new TinyTransformer(setup.Model, c => new AdaptedAttention(c));
-        Trainer.LoadPretrained(model, checkpoint);
+        model.LoadPretrained(checkpoint);
         model.to(device);
         model.FreezeAllButAdapters();
         var summary = model.TrainableParameters();
@@ -168,7 +168,7 @@ public static class QuickstartApp
         model.SaveAdapters(path);
         using var overrides = SingLoRAOverrides.Scope(adapterOptions);
         using var fresh = new TinyTransformer(setup.Model, c => new AdaptedAttention(c));
-        Trainer.LoadPretrained(fresh, checkpoint);
+        fresh.LoadPretrained(checkpoint);
         fresh.to(device);
         fresh.LoadAdapters(path);
         using var _ = no_grad();
