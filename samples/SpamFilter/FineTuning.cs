@@ -89,7 +89,7 @@ public static class FineTuning
     {
         var watch = Stopwatch.StartNew();
         manual_seed(seed);
-        var (model, encoderParams, head, _) = adapters.Build(method, checkpoint);
+        var (model, encoderParams, head) = adapters.Build(method, checkpoint);
         using var _ = model;
         model.to(device);
         long trainable = encoderParams.Concat(head).Sum(p => p.numel());

@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.IO;
 using System.Linq;
+using SingLoRA;
 using SingLoRA.Samples;
 using SpamFilter.Data;
 using SpamFilter.MiniLM;
@@ -79,7 +80,9 @@ public static class SpamFilterApp
             console.MarkupLineInterpolated($"[red]{e.Message}[/]");
             return 1;
         }
-        console.MarkupLineInterpolated($"Model: all-MiniLM-L6-v2 from {checkpoint}, loaded with LoadPretrained. Device {device}, torch threads {get_num_threads()}.");
+        using (var encoder = new BertModel(BertConfig.MiniLML6))
+            console.MarkupLineInterpolated($"Model: all-MiniLM-L6-v2 (TorchSharp port). {encoder.LoadPretrained(checkpoint, AdapterSettings.LoadOptions)}");
+        console.MarkupLineInterpolated($"Device {device}, torch threads {get_num_threads()}.");
         console.MarkupLineInterpolated($"Training: {o.Train.Steps} AdamW steps of {o.Train.Batch} e-mails per method; head lr {o.Train.HeadLr}; SingLoRA rank {o.Adapters.Rank}, alpha {o.Adapters.Alpha}, ramp {o.Adapters.RampSteps} steps; LoRA alpha {o.Adapters.LoRAAlpha}.");
         console.WriteLine();
 
@@ -99,10 +102,10 @@ public static class SpamFilterApp
             var outDir = cl.String("out", sweep ? "docs/results" : "artifacts/spamfilter", sweep ? "folder for the report (<name>.md) and its plot" : "folder for the loss-curve PNG");
             var deviceName = cl.String("device", "cpu", "cpu or cuda (falls back to the CPU with a message)");
             int threads = cl.Int("threads", 0, "torch CPU threads (0: TorchSharp's default, one per core)");
-            int train = cl.Int("train", sweep ? 960 : 1280, "training e-mails (a fixed subset of the training split; 0: all 4,200 or so)");
-            int test = cl.Int("test", sweep ? 400 : 0, "test e-mails (a fixed subset of the test split; 0: all 900 or so)");
-            int maxTokens = cl.Int("max-tokens", sweep ? 48 : 64, "tokens per e-mail, [CLS] and [SEP] included (subject first, then the body)");
-            int steps = cl.Int("steps", sweep ? 60 : 100, "AdamW steps per method");
+            int train = cl.Int("train", sweep ? 0 : 1280, "training e-mails (a fixed subset of the training split; 0: all 4,200 or so)");
+            int test = cl.Int("test", 0, "test e-mails (a fixed subset of the test split; 0: all 900 or so)");
+            int maxTokens = cl.Int("max-tokens", sweep ? 128 : 48, "tokens per e-mail, [CLS] and [SEP] included (subject first, then the body)");
+            int steps = cl.Int("steps", sweep ? 300 : 80, "AdamW steps per method");
             int batch = cl.Int("batch", 16, "e-mails per step");
             double headLr = cl.Double("head-lr", 3e-3, "learning rate of the linear head, the same for every method");
             var methods = cl.String("methods", "singlora,lora-half,lora,head,full", "methods to run: singlora, lora-half (LoRA at half the rank: equal parameters), lora (equal rank), head, full")

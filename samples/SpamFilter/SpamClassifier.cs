@@ -55,10 +55,20 @@ public sealed class SpamClassifier : Module<Tensor, Tensor, Tensor>
 public sealed record AdapterSettings(int Rank, double Alpha, long RampSteps, double LoRAAlpha)
 {
     /// <summary>
+    /// How the encoder loads the converted checkpoint: a Hugging Face <c>BertModel</c> checkpoint also holds the pooler
+    /// (unused by sentence-transformers) and, in older exports, the <c>position_ids</c> buffer; exactly those are left
+    /// out, on purpose, and anything else that does not match is an error.
+    /// </summary>
+    public static PretrainedLoadOptions LoadOptions { get; } = new()
+    {
+        MapKey = k => k.StartsWith("pooler.", StringComparison.Ordinal) || k == "embeddings.position_ids" ? null : k,
+    };
+
+    /// <summary>
     /// Builds the classifier for <paramref name="method"/> with the pretrained weights loaded (through <see cref="PretrainedLoader.LoadPretrained(Module, string, PretrainedLoadOptions?)"/>),
     /// the right parameters trainable and the rest frozen. Returns it with its encoder-side and head parameters.
     /// </summary>
-    public (SpamClassifier Model, IReadOnlyList<Parameter> Encoder, IReadOnlyList<Parameter> Head, PretrainedLoadReport Report) Build(Method method, string checkpoint)
+    public (SpamClassifier Model, IReadOnlyList<Parameter> Encoder, IReadOnlyList<Parameter> Head) Build(Method method, string checkpoint)
     {
         BertModel encoder;
         if (method == Method.SingLoRA)
@@ -71,12 +81,7 @@ public sealed record AdapterSettings(int Rank, double Alpha, long RampSteps, dou
         {
             encoder = new BertModel(BertConfig.MiniLML6);
         }
-        // A Hugging Face BertModel checkpoint also holds the pooler (unused by sentence-transformers) and, in older
-        // exports, the position_ids buffer: leave exactly those out, on purpose; anything else unexpected is an error.
-        var report = encoder.LoadPretrained(checkpoint, new PretrainedLoadOptions
-        {
-            MapKey = k => k.StartsWith("pooler.", StringComparison.Ordinal) || k == "embeddings.position_ids" ? null : k,
-        });
+        encoder.LoadPretrained(checkpoint, LoadOptions);
         if (method is Method.LoRA or Method.LoRAHalfRank)
         {
             var options = new LoRAOptions(method == Method.LoRA ? Rank : Math.Max(1, Rank / 2), LoRAAlpha);
@@ -93,7 +98,7 @@ public sealed record AdapterSettings(int Rank, double Alpha, long RampSteps, dou
         };
         var head = model.Classifier.parameters().ToList();
         foreach (var p in encoderParams.Concat(head)) p.requires_grad = true;
-        return (model, encoderParams, head, report);
+        return (model, encoderParams, head);
     }
 
     /// <summary>A readable name.</summary>

@@ -38,6 +38,7 @@ public class SpamFilterSmokeTests
         foreach (var method in new[] { "SingLoRA r=8", "LoRA r=4 (equal params)", "LoRA r=8 (equal rank)", "head only", "full fine-tuning" })
             Assert.Contains(method, output);
         Assert.Contains("Test accuracy: SingLoRA", output);
+        Assert.Contains("Loaded 101 tensors", output);                // the LoadPretrained report of the converted checkpoint
         Assert.Contains("32 training e-mails", output);
         Assert.Contains("24 test e-mails", output);
         Assert.Contains("56,066", output);      // SingLoRA r=8 on q, k, v of 6 layers (55,296) plus the head (770)
