@@ -265,7 +265,8 @@ public static class SpamFilterApp
         var series = swept.Select(m => new Series(o.Adapters.Label(m), o.SweepLrs, o.SweepLrs.Select(lr => MeanAcc(m, lr)).ToArray(), Markers: true)).ToList();
         if (headRuns.Count > 0)
             series.Add(new Series("head only (reference)", new[] { o.SweepLrs.Min(), o.SweepLrs.Max() }, Enumerable.Repeat(Stats.Mean(headRuns.Select(r => r.Test.Accuracy)), 2).ToArray()));
-        Charts.Lines(png, $"§6.3 on all-MiniLM-L6-v2, SpamAssassin ({o.Train.Steps} steps, {o.Seeds} seeds)", "learning rate of the encoder side (adapters / all weights)", "test accuracy (mean over seeds)", series, logX: true);
+        Charts.Lines(png, $"§6.3 on all-MiniLM-L6-v2, SpamAssassin ({o.Train.Steps} steps, {o.Seeds} seeds)", "learning rate of the encoder side (adapters / all weights)", "test accuracy (mean over seeds)", series, logX: true,
+            legend: ScottPlot.Alignment.LowerLeft); // accuracy rises with the learning rate for the adapters: the upper right holds data
 
         var body = $"""
             Task: spam / ham on the SpamAssassin corpus (`{SpamAssassin.Package}`), {corpus.Train.Count} training e-mails and {corpus.Test.Count} test e-mails
