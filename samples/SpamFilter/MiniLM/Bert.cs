@@ -81,8 +81,8 @@ public static class BertAttentionOps
 
 /// <summary>
 /// BERT's self-attention with SingLoRA on <c>query</c>, <c>key</c> and <c>value</c>: the attribute is the only difference
-/// from <see cref="BertSelfAttention"/> (defaults chosen by the sample's experiments, see docs/results.md; the sample changes
-/// them at run time with <c>SingLoRAOverrides</c>).
+/// from <see cref="BertSelfAttention"/>. The sample sets the rank, alpha and ramp length from its command line at run time
+/// (<c>SingLoRAOverrides</c>; <c>--rank</c>, <c>--alpha</c>, <c>--ramp-steps</c>).
 /// </summary>
 [SingLoRA(Rank = 8, Targets = "query,key,value", Alpha = 8, RampSteps = 20)]
 public sealed partial class SingLoRABertSelfAttention : Module<Tensor, Tensor, Tensor>

@@ -13,7 +13,7 @@ namespace SingLoRA.Tests.SpamFilter;
 
 /// <summary>
 /// The TorchSharp port of all-MiniLM-L6-v2 (weights converted from the package's ONNX file and loaded with LoadPretrained)
-/// computes what ONNX Runtime computes with the same ONNX file, on real sentences tokenised with Microsoft.ML.Tokenizers.
+/// computes what ONNX Runtime computes with the same ONNX file, on real sentences tokenised with FastBertTokenizer.
 /// </summary>
 public class MiniLMEquivalenceTests
 {
