@@ -221,7 +221,7 @@ public static class ExperimentsApp
         if (singLoRAWrap is not null)
         {
             model = TinyTransformer.Plain(setup.Model);
-            Trainer.LoadPretrained(model, checkpoint);
+            model.LoadPretrained(checkpoint);
             foreach (var a in model.AttentionModules.Cast<SingLoRA.Samples.Attention>()) a.Adapt(new[] { "q", "k", "v" }, singLoRAWrap);
         }
         else if (method is Method.SingLoRA or Method.SingLoRARankInit)
@@ -229,12 +229,12 @@ public static class ExperimentsApp
             model = method == Method.SingLoRA
                 ? new TinyTransformer(setup.Model, c => new SingLoRAAttention(c))
                 : new TinyTransformer(setup.Model, c => new SingLoRAAttentionRankInit(c));
-            Trainer.LoadPretrained(model, checkpoint);
+            model.LoadPretrained(checkpoint);
         }
         else
         {
             model = TinyTransformer.Plain(setup.Model);
-            Trainer.LoadPretrained(model, checkpoint);
+            model.LoadPretrained(checkpoint);
             foreach (var a in model.AttentionModules.Cast<SingLoRA.Samples.Attention>())
                 a.Adapt(new[] { "q", "k", "v" }, l => new LoRALinear(l, new LoRAOptions(loraRank, loraAlpha)));
         }

@@ -125,7 +125,7 @@ public static class QuickstartApp
         TinyTransformer model;
         using (SingLoRAOverrides.Scope(adapterOptions))
             model = new TinyTransformer(setup.Model, c => new AdaptedAttention(c));
-        Trainer.LoadPretrained(model, checkpoint);
+        model.LoadPretrained(checkpoint);
         model.to(device);
         if (adaptersPath.Length > 0)
         {
@@ -247,7 +247,7 @@ public static class QuickstartApp
         model.SaveAdapters(path);
         using var overrides = SingLoRAOverrides.Scope(adapterOptions);
         using var fresh = new TinyTransformer(setup.Model, c => new AdaptedAttention(c));
-        Trainer.LoadPretrained(fresh, checkpoint);
+        fresh.LoadPretrained(checkpoint);
         fresh.to(device);
         fresh.LoadAdapters(path);
         using var _ = no_grad();

@@ -13,11 +13,11 @@ public sealed record Series(string Name, double[] X, double[] Y, bool Markers = 
 public static class Charts
 {
     /// <summary>
-    /// Saves a line chart. With <paramref name="logX"/> / <paramref name="logY"/> the data are plotted as log10 values
+    /// Saves a line chart (legend in the corner <paramref name="legend"/>). With <paramref name="logX"/> / <paramref name="logY"/> the data are plotted as log10 values
     /// with tick labels written back in linear units (ScottPlot 5's way of drawing log axes); non-positive values are dropped there.
     /// </summary>
     public static string Lines(string path, string title, string xLabel, string yLabel, IEnumerable<Series> series,
-        bool logX = false, bool logY = false, int width = 900, int height = 540)
+        bool logX = false, bool logY = false, int width = 900, int height = 540, Alignment legend = Alignment.UpperRight)
     {
         ArgumentNullException.ThrowIfNull(path);
         var plot = new Plot();
@@ -37,7 +37,7 @@ public static class Charts
         plot.Title(title);
         plot.XLabel(xLabel);
         plot.YLabel(yLabel);
-        plot.ShowLegend(Alignment.UpperRight);
+        plot.ShowLegend(legend);
         var directory = Path.GetDirectoryName(Path.GetFullPath(path));
         if (!string.IsNullOrEmpty(directory)) Directory.CreateDirectory(directory);
         plot.SavePng(path, width, height);

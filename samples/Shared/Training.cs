@@ -83,17 +83,4 @@ public static class Trainer
         ArgumentNullException.ThrowIfNull(model);
         return model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone().DetachFromDisposeScope());
     }
-
-    /// <summary>
-    /// Loads a plain pre-trained checkpoint into an adapted model: the base keys (<c>blocks.0.attn.q.weight</c>, ...) are
-    /// unchanged by the adapters, so only the adapters' own keys may be missing. Throws if anything else does not match.
-    /// </summary>
-    public static void LoadPretrained(nn.Module model, Dictionary<string, Tensor> checkpoint)
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        var (missing, unexpected) = model.load_state_dict(checkpoint, strict: false);
-        var notAdapter = missing.Where(k => !(k.Contains(".singlora_", StringComparison.Ordinal) || k.Contains(".lora_", StringComparison.Ordinal))).ToList();
-        if (notAdapter.Count > 0 || unexpected.Count > 0)
-            throw new InvalidOperationException($"The checkpoint does not fit the model: missing {string.Join(", ", notAdapter)}; unexpected {string.Join(", ", unexpected)}.");
-    }
 }

@@ -1,0 +1,113 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using SingLoRA;
+using SpamFilter.MiniLM;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace SpamFilter;
+
+/// <summary>The fine-tuning methods compared.</summary>
+public enum Method
+{
+    /// <summary>SingLoRA on query, key, value of every layer (<see cref="SingLoRABertSelfAttention"/>), plus the head.</summary>
+    SingLoRA,
+    /// <summary>LoRA at half SingLoRA's rank on the same layers: the same number of trainable values (square layers).</summary>
+    LoRAHalfRank,
+    /// <summary>LoRA at SingLoRA's rank: twice its trainable values (the paper's comparison).</summary>
+    LoRA,
+    /// <summary>Only the linear head; the encoder is frozen.</summary>
+    HeadOnly,
+    /// <summary>Every weight, the ceiling.</summary>
+    Full,
+}
+
+/// <summary>Mean-pooled MiniLM and a linear head over spam / ham: <c>(input_ids, attention_mask)</c> to logits <c>[B, 2]</c>.</summary>
+public sealed class SpamClassifier : Module<Tensor, Tensor, Tensor>
+{
+    private readonly BertModel encoder;
+    private readonly Linear classifier;
+
+    public SpamClassifier(BertModel encoder) : base(nameof(SpamClassifier))
+    {
+        this.encoder = encoder ?? throw new ArgumentNullException(nameof(encoder));
+        classifier = Linear(encoder.Config.HiddenSize, 2);
+        RegisterComponents();
+    }
+
+    /// <summary>The pretrained encoder.</summary>
+    public BertModel Encoder => encoder;
+
+    /// <summary>The new head.</summary>
+    public Linear Classifier => classifier;
+
+    public override Tensor forward(Tensor ids, Tensor mask)
+    {
+        using var scope = NewDisposeScope();
+        return classifier.forward(BertModel.MeanPool(encoder.forward(ids, mask), mask)).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>The adapter settings of one comparison (SingLoRA's rank; LoRA uses it and its half).</summary>
+public sealed record AdapterSettings(int Rank, double Alpha, long RampSteps, double LoRAAlpha)
+{
+    /// <summary>
+    /// How the encoder loads the converted checkpoint: a Hugging Face <c>BertModel</c> checkpoint also holds the pooler
+    /// (unused by sentence-transformers) and, in older exports, the <c>position_ids</c> buffer; exactly those are left
+    /// out, on purpose, and anything else that does not match is an error.
+    /// </summary>
+    public static PretrainedLoadOptions LoadOptions { get; } = new()
+    {
+        MapKey = k => k.StartsWith("pooler.", StringComparison.Ordinal) || k == "embeddings.position_ids" ? null : k,
+    };
+
+    /// <summary>
+    /// Builds the classifier for <paramref name="method"/> with the pretrained weights loaded (through <see cref="PretrainedLoader.LoadPretrained(Module, string, PretrainedLoadOptions?)"/>),
+    /// the right parameters trainable and the rest frozen. Returns it with its encoder-side and head parameters.
+    /// </summary>
+    public (SpamClassifier Model, IReadOnlyList<Parameter> Encoder, IReadOnlyList<Parameter> Head) Build(Method method, string checkpoint)
+    {
+        BertModel encoder;
+        if (method == Method.SingLoRA)
+        {
+            // The attribute on SingLoRABertSelfAttention declares the adapters; the command line changes its options.
+            using (SingLoRAOverrides.Scope(o => o with { Rank = Rank, Alpha = Alpha, RampSteps = RampSteps }))
+                encoder = new BertModel(BertConfig.MiniLML6, c => new SingLoRABertSelfAttention(c));
+        }
+        else
+        {
+            encoder = new BertModel(BertConfig.MiniLML6);
+        }
+        encoder.LoadPretrained(checkpoint, LoadOptions);
+        if (method is Method.LoRA or Method.LoRAHalfRank)
+        {
+            var options = new LoRAOptions(method == Method.LoRA ? Rank : Math.Max(1, Rank / 2), LoRAAlpha);
+            foreach (var layer in encoder.Layers)
+                ((BertSelfAttention)layer.Attention.Self).Adapt(new[] { "query", "key", "value" }, l => new LoRALinear(l, options));
+        }
+        var model = new SpamClassifier(encoder);
+        foreach (var p in model.parameters()) p.requires_grad = false;
+        IReadOnlyList<Parameter> encoderParams = method switch
+        {
+            Method.SingLoRA or Method.LoRA or Method.LoRAHalfRank => model.AdapterParameters().ToList(),
+            Method.Full => encoder.parameters().ToList(),
+            _ => Array.Empty<Parameter>(),
+        };
+        var head = model.Classifier.parameters().ToList();
+        foreach (var p in encoderParams.Concat(head)) p.requires_grad = true;
+        return (model, encoderParams, head);
+    }
+
+    /// <summary>A readable name.</summary>
+    public string Label(Method method) => method switch
+    {
+        Method.SingLoRA => $"SingLoRA r={Rank}",
+        Method.LoRAHalfRank => $"LoRA r={Math.Max(1, Rank / 2)} (equal params)",
+        Method.LoRA => $"LoRA r={Rank} (equal rank)",
+        Method.HeadOnly => "head only",
+        _ => "full fine-tuning",
+    };
+}
