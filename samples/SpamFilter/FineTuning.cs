@@ -1,8 +1,10 @@
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
+using System.IO;
 using System.Linq;
 using SingLoRA;
+using SingLoRA.AdapterFiles;
 using SpamFilter.Data;
 using SpamFilter.MiniLM;
 using TorchSharp;
@@ -71,7 +73,13 @@ public sealed record RunResult(Method Method, double Lr, long Seed, long Trainab
 {
     /// <summary>True when a training loss became NaN or infinite (the run diverged).</summary>
     public bool Diverged => Losses.Any(l => !float.IsFinite(l));
+
+    /// <summary>Where the adapters and head were saved and how the reloaded model compared, when asked to save.</summary>
+    public SavedAdapters? Saved { get; init; }
 }
+
+/// <summary>An adapter folder written after training, its size, and the largest logit difference of the model reloaded from it.</summary>
+public sealed record SavedAdapters(string Directory, long Bytes, double ReloadDifference);
 
 /// <summary>The training settings shared by every method of a comparison.</summary>
 public sealed record TrainSettings(int Steps, int Batch, double HeadLr, int EvalBatch = 32, int LogEvery = 10);
@@ -85,7 +93,7 @@ public static class FineTuning
     /// <see cref="TrainSettings.HeadLr"/>. Head-only trains the head on the frozen encoder's pooled features (computed once).
     /// </summary>
     public static RunResult Run(Method method, double lr, long seed, AdapterSettings adapters, string checkpoint, Corpus corpus, TrainSettings settings, Device device,
-        Action<int, double>? onLog = null, FeatureCache? features = null)
+        Action<int, double>? onLog = null, FeatureCache? features = null, string? saveAdaptersTo = null)
     {
         var watch = Stopwatch.StartNew();
         manual_seed(seed);
@@ -121,7 +129,32 @@ public static class FineTuning
             }, order, labels, afterStep: model.AdvanceRamp);
             predictions = Predict(model, corpus.TestTokens, corpus.Tokenizer, settings.EvalBatch, device);
         }
-        return new RunResult(method, method == Method.HeadOnly ? double.NaN : lr, seed, trainable, Metrics.Of(corpus.Test, predictions), losses, watch.Elapsed.TotalSeconds);
+        var result = new RunResult(method, method == Method.HeadOnly ? double.NaN : lr, seed, trainable, Metrics.Of(corpus.Test, predictions), losses, watch.Elapsed.TotalSeconds);
+        if (saveAdaptersTo is not null && method is not (Method.HeadOnly or Method.Full))
+            result = result with { Saved = SaveAndReload(model, method, adapters, checkpoint, corpus, device, saveAdaptersTo) };
+        return result;
+    }
+
+    /// <summary>
+    /// Saves the adapters and the head trained with them (<c>modulesToSave: ["classifier"]</c>: without it SaveAdapters
+    /// refuses, since the head requires gradients), loads both into a freshly built classifier, and compares the logits
+    /// of the first test e-mails.
+    /// </summary>
+    private static SavedAdapters SaveAndReload(SpamClassifier model, Method method, AdapterSettings adapters, string checkpoint, Corpus corpus, Device device, string directory)
+    {
+        model.SaveAdapters(directory, modulesToSave: new[] { "classifier" });
+        var (fresh, _, _) = adapters.Build(method, checkpoint);
+        using var _ = fresh;
+        fresh.to(device);
+        fresh.LoadAdapters(directory);
+        model.eval();
+        fresh.eval();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var (ids, mask) = corpus.Tokenizer.Batch(corpus.TestTokens.Take(16).ToList(), device);
+        double diff = (model.forward(ids, mask) - fresh.forward(ids, mask)).abs().max().item<float>();
+        long bytes = new DirectoryInfo(directory).GetFiles().Sum(f => f.Length);
+        return new SavedAdapters(directory, bytes, diff);
     }
 
     private static float[] Loop(nn.Module model, optim.Optimizer optimizer, TrainSettings settings, Device device, Action<int, double>? onLog,

@@ -15,7 +15,11 @@ namespace SpamFilter;
 
 public static class Program
 {
-    public static int Main(string[] args) => SpamFilterApp.Run(args);
+    public static int Main(string[] args)
+    {
+        LibTorchRuntime.Configure(Console.Error);
+        return SpamFilterApp.Run(args);
+    }
 }
 
 /// <summary>
@@ -169,7 +173,8 @@ public static class SpamFilterApp
                     var task = tasks[m];
                     task.StartTask();
                     var r = FineTuning.Run(m, o.Lrs[m], o.Seed, o.Adapters, checkpoint, corpus, o.Train, device,
-                        (step, loss) => { task.Value = step; task.Description = Describe(o.Adapters.Label(m), loss); }, features);
+                        (step, loss) => { task.Value = step; task.Description = Describe(o.Adapters.Label(m), loss); }, features,
+                        saveAdaptersTo: m == Method.SingLoRA ? Path.Combine(o.Out, "singlora-adapter") : null);
                     task.Description = $"{o.Adapters.Label(m),-26} test accuracy {r.Test.Accuracy:P1}";
                     task.Value = task.MaxValue;
                     task.StopTask();
@@ -191,6 +196,8 @@ public static class SpamFilterApp
         console.MarkupLineInterpolated($"Loss curves: [bold]{png}[/]");
 
         var sing = results.FirstOrDefault(r => r.Method == Method.SingLoRA);
+        if (sing?.Saved is { } saved)
+            console.MarkupLineInterpolated($"SingLoRA adapters and the trained head saved to [bold]{saved.Directory}[/] ({saved.Bytes:N0} bytes; SaveAdapters(modulesToSave: [[\"classifier\"]])); reloaded into a fresh classifier: max logit difference {saved.ReloadDifference:0.0e+0}");
         var head = results.FirstOrDefault(r => r.Method == Method.HeadOnly);
         if (sing is not null && head is not null)
         {

@@ -82,7 +82,7 @@ public class PyTorchTwinTests(ITestOutputHelper output)
             {
                 using var scope = NewDisposeScope();
                 using var fresh = new TwinModel();
-                using (var file = SafeTensors.Load(Path.Combine(dir, "base.safetensors"))) Trainer.LoadPretrained(fresh, file.ToStateDict());
+                fresh.LoadPretrained(Path.Combine(dir, "base.safetensors"));
                 fresh.eval();
                 fresh.LoadAdapters(Path.Combine(dir, $"py_{state}"));
                 Assert.All(fresh.GetAdapters(), a => Assert.Equal(9, a.Adapter.RampStep));

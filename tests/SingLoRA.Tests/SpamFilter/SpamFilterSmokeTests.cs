@@ -19,6 +19,7 @@ public class SpamFilterSmokeTests
             Interactive = InteractionSupport.No,
             Out = new AnsiConsoleOutput(text),
         });
+        console.Profile.Width = 200;   // wide enough that the results table does not wrap a method's name over two lines
         return (console, text);
     }
 
@@ -43,6 +44,10 @@ public class SpamFilterSmokeTests
         Assert.Contains("24 test e-mails", output);
         Assert.Contains("56,066", output);      // SingLoRA r=8 on q, k, v of 6 layers (55,296) plus the head (770)
         Assert.Contains("111,362", output);     // LoRA r=8: twice the adapter values
+        Assert.Contains("SingLoRA adapters and the trained head saved to", output);   // SaveAdapters(modulesToSave: ["classifier"])
+        var reload = System.Text.RegularExpressions.Regex.Match(output, @"reloaded\s+into\s+a\s+fresh\s+classifier:\s+max\s+logit\s+difference\s+(\S+)");
+        Assert.True(reload.Success, output);
+        Assert.True(double.Parse(reload.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) < 1e-4, reload.Value);
         Assert.Contains("dotnet run --project samples/SpamFilter -c Release --", output);
         Assert.True(new FileInfo(Path.Combine(dir, "loss-curves.png")).Length > 1000);
         Directory.Delete(dir, recursive: true);
