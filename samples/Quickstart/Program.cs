@@ -51,7 +51,7 @@ public static class QuickstartApp
             deviceName = cl.String("device", "cpu", "cpu or cuda (falls back to the CPU with a message when CUDA is unavailable)");
             tolerance = cl.Double("merge-tolerance", 1e-4, "largest allowed |merged - unmerged| logit difference");
             threads = cl.Int("threads", 0, "torch CPU threads (0: TorchSharp's default, one per core)");
-            secondSteps = cl.Int("second-steps", 150, "steps for a second named adapter on 'copy offset+1' beside the first (0: skip)");
+            secondSteps = cl.Int("second-steps", 300, "steps for a second named adapter on 'copy offset+1' beside the first (0: skip)");
             basePath = cl.String("base", "", "load the pre-trained model from this .safetensors file (an earlier run's base.safetensors) instead of pre-training");
             adaptersPath = cl.String("adapters", "", "start from the adapters in this folder (written by SaveAdapters or python/train_ddp.py) instead of fresh ones");
             // The [SingLoRA] attribute of AdaptedAttention declares the defaults; these options change them at run time.
