@@ -10,8 +10,12 @@ namespace SingLoRA.Testing;
 /// </summary>
 internal static class DotnetProcess
 {
-    /// <summary>The exit code and the output (stdout then stderr); <paramref name="log"/> gets the command and its output.</summary>
-    public static (int ExitCode, string Output) Run(string file, string arguments, string directory, int timeoutSeconds, Action<string>? log = null)
+    /// <summary>
+    /// The exit code and the output (stdout then stderr); <paramref name="log"/> gets the command and its output.
+    /// <paramref name="environment"/> sets variables for the child (a null value removes one).
+    /// </summary>
+    public static (int ExitCode, string Output) Run(string file, string arguments, string directory, int timeoutSeconds, Action<string>? log = null,
+        System.Collections.Generic.IReadOnlyDictionary<string, string?>? environment = null)
     {
         var info = new ProcessStartInfo(file, arguments)
         {
@@ -24,6 +28,9 @@ internal static class DotnetProcess
         info.Environment["DOTNET_NOLOGO"] = "1";
         foreach (var key in new[] { "MSBuildExtensionsPath", "MSBuildSDKsPath", "MSBUILD_EXE_PATH", "MSBuildLoadMicrosoftTargetsReadOnly" })
             info.Environment.Remove(key);
+        if (environment is not null)
+            foreach (var (key, value) in environment)
+                if (value is null) info.Environment.Remove(key); else info.Environment[key] = value;
         using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();

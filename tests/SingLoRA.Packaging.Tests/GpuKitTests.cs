@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using System.Reflection;
@@ -101,32 +100,9 @@ public class GpuKitTests(ITestOutputHelper output)
     private string Run(string file, string arguments, string directory, int timeoutSeconds,
         IReadOnlyDictionary<string, string?>? environment = null, bool expectSuccess = true, bool quiet = false)
     {
-        var info = new ProcessStartInfo(file, arguments)
-        {
-            WorkingDirectory = directory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        info.Environment["DOTNET_NOLOGO"] = "1";
-        // The outer `dotnet test` sets MSBuild variables for its own build; a child build must start clean.
-        foreach (var key in new[] { "MSBuildExtensionsPath", "MSBuildSDKsPath", "MSBUILD_EXE_PATH", "MSBuildLoadMicrosoftTargetsReadOnly" })
-            info.Environment.Remove(key);
-        foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
-            if (value is null) info.Environment.Remove(key); else info.Environment[key] = value;
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromSeconds(timeoutSeconds)))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"`{file} {arguments}` did not finish within {timeoutSeconds} s.");
-        }
-        string text = stdout.Result + stderr.Result;
-        if (!quiet) output.WriteLine($"$ {file} {arguments}  (in {directory})\n{text}");
-        if (expectSuccess) Assert.True(process.ExitCode == 0, $"`{file} {arguments}` exited with {process.ExitCode}:\n{text}");
-        else Assert.True(process.ExitCode != 0, $"`{file} {arguments}` should have failed:\n{text}");
+        var (code, text) = SingLoRA.Testing.DotnetProcess.Run(file, arguments, directory, timeoutSeconds, quiet ? null : output.WriteLine, environment);
+        if (expectSuccess) Assert.True(code == 0, $"`{file} {arguments}` exited with {code}:\n{text}");
+        else Assert.True(code != 0, $"`{file} {arguments}` should have failed:\n{text}");
         return text;
     }
 }
