@@ -6,7 +6,7 @@ namespace SingLoRA;
 /// <summary>
 /// What every <c>[SingLoRA]</c>-annotated module implements (the generator writes the implementation), so that
 /// library code and outer models treat every annotated module alike. Every operation covers the module's whole
-/// subtree: adapters of nested annotated blocks are included, exactly as <see cref="SingLoRAModel"/> does for any module.
+/// subtree: adapters of nested annotated blocks are included, exactly as <see cref="SingLoRAModuleExtensions"/> does for any module.
 /// </summary>
 public interface ISingLoRAModule
 {

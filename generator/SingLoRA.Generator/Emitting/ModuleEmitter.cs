@@ -23,7 +23,7 @@ internal static class ModuleEmitter
 
     private const string Adapter = "global::SingLoRA.SingLoRALinear";
     private const string Injection = "global::SingLoRA.SingLoRAInjection";
-    private const string ModelOps = "global::SingLoRA.SingLoRAModel";
+    private const string ModelOps = "global::SingLoRA.SingLoRAModuleExtensions";
     private const string AdapterPair = "global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>";
     private const string AdapterPairNullable = "global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>";
 

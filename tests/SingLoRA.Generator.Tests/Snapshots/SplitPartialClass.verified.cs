@@ -95,34 +95,34 @@ namespace Models
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public void AdvanceRamp() => global::SingLoRA.SingLoRAModel.AdvanceRamp(this);
+        public void AdvanceRamp() => global::SingLoRA.SingLoRAModuleExtensions.AdvanceRamp(this);
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public void SetRampStep(long step) => global::SingLoRA.SingLoRAModel.SetRampStep(this, step);
+        public void SetRampStep(long step) => global::SingLoRA.SingLoRAModuleExtensions.SetRampStep(this, step);
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public double RampValue() => global::SingLoRA.SingLoRAModel.RampValue(this);
+        public double RampValue() => global::SingLoRA.SingLoRAModuleExtensions.RampValue(this);
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public void MergeAdapters() => global::SingLoRA.SingLoRAModel.MergeAdapters(this);
+        public void MergeAdapters() => global::SingLoRA.SingLoRAModuleExtensions.MergeAdapters(this);
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public void UnmergeAdapters() => global::SingLoRA.SingLoRAModel.UnmergeAdapters(this);
+        public void UnmergeAdapters() => global::SingLoRA.SingLoRAModuleExtensions.UnmergeAdapters(this);
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public void SafeMergeAdapters() => global::SingLoRA.SingLoRAModel.SafeMergeAdapters(this);
+        public void SafeMergeAdapters() => global::SingLoRA.SingLoRAModuleExtensions.SafeMergeAdapters(this);
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public void FreezeAllButAdapters() => global::SingLoRA.SingLoRAModel.FreezeAllButAdapters(this);
+        public void FreezeAllButAdapters() => global::SingLoRA.SingLoRAModuleExtensions.FreezeAllButAdapters(this);
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> AdapterParameters() => global::SingLoRA.SingLoRAModel.AdapterParameters(this);
+        public global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> AdapterParameters() => global::SingLoRA.SingLoRAModuleExtensions.AdapterParameters(this);
     }
 }

@@ -12,7 +12,7 @@ namespace SingLoRA;
 /// <c>named_modules()</c> (no reflection), so an outer model drives every adapter inside it, including those of
 /// annotated blocks nested in a <c>ModuleList</c>.
 /// </summary>
-public static class SingLoRAModel
+public static class SingLoRAModuleExtensions
 {
     /// <summary>Every adapted layer (SingLoRA and LoRA) of the subtree, once each, with its (first) dotted path (<c>blocks.0.attn.q</c>).</summary>
     public static IReadOnlyList<(string Path, AdaptedLinear Layer)> GetAdaptedLayers(this nn.Module model)
