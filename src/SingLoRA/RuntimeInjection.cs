@@ -142,7 +142,7 @@ public static class RuntimeInjection
             return (null, Skip(SkipReason.NotLinear, "only Linear layers can be adapted" +
                 (linears.Count > 0 ? $"; name its Linear layers instead (for example {string.Join(", ", linears.Select(l => $"'{l}'"))}) or use the pattern '{path}.*'." : ".")));
         }
-        if (SingLoRALinear.For(layer) is not null)
+        if (SingLoRALinear.Wrapping(layer) is not null)
             return (null, Skip(SkipReason.AlreadyAdapted, "a SingLoRALinear already wraps this Linear."));
         if (LayerProblem(layer, options) is { } problem)
             return (null, Skip(SkipReason.InvalidForOptions, problem));

@@ -57,7 +57,7 @@ public sealed class SingLoRALinear : AdaptedLinear
     public SingLoRALinear(Linear baseLayer, SingLoRAOptions options)
         : base(nameof(SingLoRALinear), baseLayer, (options ?? throw new ArgumentNullException(nameof(options))).Validate().Rank, options.Dropout, options.Precision)
     {
-        Width = Math.Max(InFeatures, OutFeatures);
+        Width = Math.Max(in_features, out_features);
         _active = CreateSlot(DefaultAdapterName, options);
         if (!s_byBase.TryAdd(baseLayer, this))
             throw new ArgumentException("This Linear layer is already wrapped by another SingLoRALinear; wrap each layer once.", nameof(baseLayer));
@@ -229,7 +229,7 @@ public sealed class SingLoRALinear : AdaptedLinear
     }
 
     /// <summary>The adapter created for <paramref name="baseLayer"/>, or null when it is not wrapped.</summary>
-    public static SingLoRALinear? For(Linear baseLayer) => s_byBase.TryGetValue(baseLayer, out var adapter) ? adapter : null;
+    public static SingLoRALinear? Wrapping(Linear baseLayer) => s_byBase.TryGetValue(baseLayer, out var adapter) ? adapter : null;
 
     /// <summary>Forgets which adapter wraps <paramref name="baseLayer"/>, so that it can be wrapped again (runtime injection's rollback).</summary>
     internal static void Release(Linear baseLayer) => s_byBase.Remove(baseLayer);
@@ -245,16 +245,16 @@ public sealed class SingLoRALinear : AdaptedLinear
             // [r, ·] operands, the layout CPU BLAS runs fastest for a small r (LoRA's A [r, d_in] has it). Measured 5-20%
             // off the training step (docs/performance.md). A itself keeps its [n, r] shape and state-dict key.
             var at = a.t().contiguous();
-            h = x.mm((InFeatures == Width ? at : at.narrow(1, 0, InFeatures)).t());
+            h = x.mm((in_features == Width ? at : at.narrow(1, 0, in_features)).t());
             ScaleInPlace(h);
-            return output.addmm(h, OutFeatures == Width ? at : at.narrow(1, 0, OutFeatures));
+            return output.addmm(h, out_features == Width ? at : at.narrow(1, 0, out_features));
         }
         else
         {
             // GPU BLAS takes transposed operands for free: no copy of A (A_in and A_out are row blocks of A).
-            h = x.mm(InFeatures == Width ? a : a.narrow(0, 0, InFeatures));
+            h = x.mm(in_features == Width ? a : a.narrow(0, 0, in_features));
             ScaleInPlace(h);
-            return output.addmm(h, (OutFeatures == Width ? a : a.narrow(0, 0, OutFeatures)).t());
+            return output.addmm(h, (out_features == Width ? a : a.narrow(0, 0, out_features)).t());
         }
     }
 
@@ -283,7 +283,7 @@ public sealed class SingLoRALinear : AdaptedLinear
     protected override Tensor UnscaledUpdate(IReadOnlyList<Tensor> adapterTensors, ScalarType computeType)
     {
         var a = adapterTensors[0].to_type(computeType);
-        return a.narrow(0, 0, OutFeatures).matmul(a.narrow(0, 0, InFeatures).t());
+        return a.narrow(0, 0, out_features).matmul(a.narrow(0, 0, in_features).t());
     }
 
     /// <inheritdoc />
@@ -312,6 +312,6 @@ public sealed class SingLoRALinear : AdaptedLinear
 
     /// <inheritdoc />
     public override string ToString() =>
-        $"SingLoRALinear(in_features={InFeatures}, out_features={OutFeatures}, rank={Rank}, alpha={Options.Alpha}, ramp_steps={RampSteps}, scaling={Options.Scaling}, init={Options.Init}" +
+        $"SingLoRALinear(in_features={in_features}, out_features={out_features}, rank={Rank}, alpha={Options.Alpha}, ramp_steps={RampSteps}, scaling={Options.Scaling}, init={Options.Init}" +
         (_slots.Count > 1 ? $", adapters=[{string.Join(", ", AdapterNames)}], active={ActiveAdapter})" : ")");
 }

@@ -44,8 +44,9 @@ public sealed record AdapterConfig
     /// </summary>
     public IReadOnlyList<string> ModulesToSave { get; init; } = new List<string>();
 
-    /// <summary>The rank shared by every target, or null.</summary>
-    public int? R { get; init; }
+    /// <summary>The rank <c>r</c> shared by every target, or null. JSON <c>r</c> (PEFT's name).</summary>
+    [JsonPropertyName("r")]
+    public int? Rank { get; init; }
 
     /// <summary>The alpha shared by every target, or null.</summary>
     public double? Alpha { get; init; }

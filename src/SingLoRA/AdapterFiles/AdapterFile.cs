@@ -114,7 +114,7 @@ public static class AdapterFile
             Method = targets.Select(t => t.Kind).Distinct().Count() == 1 ? targets[0].Kind : "mixed",
             LibraryVersion = LibraryVersion,
             AdapterName = slot,
-            R = Shared(targets, t => (int?)t.Rank),
+            Rank = Shared(targets, t => (int?)t.Rank),
             Alpha = Shared(targets, t => (double?)t.Alpha),
             Scaling = Shared(targets, t => (ScalingRule?)t.Scaling),
             RampSteps = Shared(targets.Where(t => t.Kind == SingLoRAKind).ToList(), t => t.RampSteps),
@@ -333,8 +333,8 @@ public static class AdapterFile
                     problems.Add($"{where}: {name} is {Format(inFile)} in the config but {Format(inModel)} in the model.");
             }
             Check("kind", t.Kind, Kind(layer));
-            Check("in_features", t.InFeatures, layer.InFeatures);
-            Check("out_features", t.OutFeatures, layer.OutFeatures);
+            Check("in_features", t.InFeatures, layer.in_features);
+            Check("out_features", t.OutFeatures, layer.out_features);
             if (!convert)
             {
                 Check("dtype", t.Dtype, SafeTensors.DTypeName(layer.weight.dtype));
@@ -380,7 +380,7 @@ public static class AdapterFile
             if (bad.Count > 0)
                 problems.Add($"The config's {name} is {Format(v)} but {bad.Count} adapted layer(s) of the model have {string.Join(", ", bad.Select(b => Format(ValueOf(actual, b))).Distinct())}.");
         }
-        Summary("r", config.R, withSlot.Select(l => (l.Layer, l.Layer is SingLoRALinear s ? SlotOptions(s, slot).Rank : Rank(l.Layer))));
+        Summary("r", config.Rank, withSlot.Select(l => (l.Layer, l.Layer is SingLoRALinear s ? SlotOptions(s, slot).Rank : Rank(l.Layer))));
         Summary("alpha", config.Alpha, withSlot.Select(l => (l.Layer, l.Layer is SingLoRALinear s ? SlotOptions(s, slot).Alpha : Alpha(l.Layer))));
         Summary("scaling", config.Scaling, withSlot.Select(l => (l.Layer, l.Layer is SingLoRALinear s ? SlotOptions(s, slot).Scaling : Scaling(l.Layer))));
         Summary("dropout", config.Dropout, withSlot.Select(l => (l.Layer, l.Layer is SingLoRALinear s ? SlotOptions(s, slot).Dropout : l.Layer.Dropout)));
@@ -590,8 +590,8 @@ public static class AdapterFile
         {
             Path = path,
             Kind = Kind(layer),
-            InFeatures = layer.InFeatures,
-            OutFeatures = layer.OutFeatures,
+            InFeatures = layer.in_features,
+            OutFeatures = layer.out_features,
             Dtype = SafeTensors.DTypeName(layer.weight.dtype),
             AdapterDtype = SafeTensors.DTypeName(own[0].Tensor.dtype),
             Rank = Rank(layer),

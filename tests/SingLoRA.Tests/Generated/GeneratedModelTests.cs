@@ -49,7 +49,7 @@ public class GeneratedModelTests
         Assert.Same(linearAttention.QAdapter, linearAttention.Adapters[0].Value);
         Assert.Equal(new SingLoRAOptions(2, RampSteps: 4), linearAttention.SingLoRAOptions);
         var mlp = Assert.IsType<Mlp>(model.Blocks[0].FeedForward);
-        Assert.Equal((8L, 32L, 32L), (mlp.UpAdapter.InFeatures, mlp.UpAdapter.OutFeatures, mlp.UpAdapter.Width));
+        Assert.Equal((8L, 32L, 32L), (mlp.UpAdapter.in_features, mlp.UpAdapter.out_features, mlp.UpAdapter.Width));
     }
 
     [Fact]

@@ -191,11 +191,11 @@ public class RuntimeInjectionTests
         using var scope = NewDisposeScope();
         using var dir = Helpers.NewDir();
         var model = new ForeignNet();
-        var total = model.TrainableParameters().Total;
+        var total = model.CountParameters().Total;
         model.AddSingLoRA(Targets, Options);
         model.FreezeAllButAdapters();
         long adapterValues = model.GetAdapters().Sum(a => a.Adapter.A.numel());
-        Assert.Equal(new ParameterSummary(adapterValues, total + adapterValues), model.TrainableParameters());
+        Assert.Equal(new ParameterSummary(adapterValues, total + adapterValues), model.CountParameters());
 
         Helpers.Randomise(model, step: Options.RampSteps);
         var x = Input();
@@ -306,7 +306,7 @@ public class RuntimeInjectionTests
         AssertUnchanged(model, state);
         Assert.True(Reference.Identical(output, model.forward(x)));
         foreach (var (path, module) in model.named_modules())
-            if (module is Linear linear) Assert.Null(SingLoRALinear.For(linear));
+            if (module is Linear linear) Assert.Null(SingLoRALinear.Wrapping(linear));
 
         var report = model.AddSingLoRA(Targets, Options);   // no layer is left marked as wrapped
         Assert.Equal(Reachable, report.Adapted.Select(a => a.Path));

@@ -148,7 +148,8 @@ public class MergeTests
         var layer = new SingLoRALinear(nn.Linear(8, 8, dtype: ScalarType.Float16), new SingLoRAOptions(2, Alpha: 2, RampSteps: 0));
         using (no_grad()) { layer.weight.fill_(60000); layer.A.fill_(100); } // finite update, but W0 + ΔW > 65504
         var w0 = layer.weight.detach().clone();
-        Assert.NotNull(layer.CheckMerge());
+        Assert.False(layer.CanMerge(out var reason));
+        Assert.Contains("non-finite", reason);
         Assert.Throws<InvalidOperationException>(() => layer.Merge());
         Assert.Throws<InvalidOperationException>(() => layer.SafeMerge());
         Assert.False(layer.IsMerged);

@@ -61,8 +61,8 @@ public class SingLoRALinearTests
         var layer = new SingLoRALinear(nn.Linear(dIn, dOut), new SingLoRAOptions(rank));
         Assert.Equal(new long[] { Math.Max(dIn, dOut), rank }, layer.A.shape);
         Assert.Equal(expected, layer.AdapterParameterCount);
-        Assert.Equal(expected, layer.TrainableParameters().Trainable);
-        Assert.Equal(expected + (long)dIn * dOut + dOut, layer.TrainableParameters().Total);
+        Assert.Equal(expected, layer.CountParameters().Trainable);
+        Assert.Equal(expected + (long)dIn * dOut + dOut, layer.CountParameters().Total);
     }
 
     [Theory]
@@ -232,7 +232,7 @@ public class SingLoRALinearTests
         using var scope = NewDisposeScope();
         var linear = nn.Linear(8, 8);
         var first = new SingLoRALinear(linear, new SingLoRAOptions(2));
-        Assert.Same(first, SingLoRALinear.For(linear));
+        Assert.Same(first, SingLoRALinear.Wrapping(linear));
         var e = Assert.Throws<ArgumentException>(() => new SingLoRALinear(linear, new SingLoRAOptions(2)));
         Assert.Contains("already wrapped", e.Message);
     }

@@ -141,7 +141,7 @@ internal static class Checks
         var x64 = x.to(CPU).to_type(ScalarType.Float64);
         var w = layer.weight.detach().to(CPU).to_type(ScalarType.Float64);
         var a = layer.A.detach().to(CPU).to_type(ScalarType.Float64);
-        var delta = a.narrow(0, 0, layer.OutFeatures).matmul(a.narrow(0, 0, layer.InFeatures).t());
+        var delta = a.narrow(0, 0, layer.out_features).matmul(a.narrow(0, 0, layer.in_features).t());
         var y = x64.matmul((w + layer.CurrentScale * delta).t());
         return layer.bias is null ? y : y + layer.bias.detach().to(CPU).to_type(ScalarType.Float64);
     }
