@@ -61,7 +61,7 @@ public static class QuickstartApp
             double dropout = cl.Double("dropout", 0, "dropout on the adapter path");
             var init = Enum.Parse<AdapterInit>(cl.String("init", nameof(AdapterInit.KaimingWidth), "A's init: KaimingWidth, KaimingRank or Gaussian"), ignoreCase: true);
             var scaling = Enum.Parse<ScalingRule>(cl.String("scaling", nameof(ScalingRule.AlphaOverRank), "AlphaOverRank or AlphaOverSqrtRank"), ignoreCase: true);
-            adapterOptions = o => o with { Rank = rank, Alpha = alpha, RampSteps = ramp, Dropout = dropout, Init = init, Scaling = scaling };
+            adapterOptions = o => o with { Rank = rank, Alpha = alpha, RampLength = ramp, Dropout = dropout, Init = init, Scaling = scaling };
             adapterOptions(new SingLoRAOptions(rank)).Validate(); // a bad value is reported here, with the others
             if (cl.HelpRequested)
             {

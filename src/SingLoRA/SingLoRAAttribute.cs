@@ -27,7 +27,7 @@ public sealed class SingLoRAAttribute : Attribute
     public double Alpha { get; set; } = SingLoRAOptions.DefaultAlpha;
 
     /// <summary>The ramp length <c>T</c> in optimizer steps: <c>u(t) = min(t / T, 1)</c>; 0 means no ramp (<c>u = 1</c>). Default 100.</summary>
-    public int RampSteps { get; set; } = (int)SingLoRAOptions.DefaultRampSteps;
+    public long RampLength { get; set; } = SingLoRAOptions.DefaultRampLength;
 
     /// <summary>Dropout probability applied to the input of the adapter path only, in <c>[0, 1)</c>. Default 0.</summary>
     public double Dropout { get; set; }

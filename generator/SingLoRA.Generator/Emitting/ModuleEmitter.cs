@@ -64,7 +64,7 @@ internal static class ModuleEmitter
         var o = m.Options;
         var args = new List<string> { $"Rank: {o.Rank.ToString(CultureInfo.InvariantCulture)}" };
         if (o.Alpha is { } alpha) args.Add($"Alpha: {DoubleLiteral(alpha)}");
-        if (o.RampSteps is { } ramp) args.Add($"RampSteps: {ramp.ToString(CultureInfo.InvariantCulture)}");
+        if (o.RampLength is { } ramp) args.Add($"RampLength: {ramp.ToString(CultureInfo.InvariantCulture)}");
         if (o.Dropout is { } dropout) args.Add($"Dropout: {DoubleLiteral(dropout)}");
         if (o.Scaling is { } scaling) args.Add($"Scaling: (global::SingLoRA.ScalingRule){scaling.ToString(CultureInfo.InvariantCulture)}");
         if (o.Init is { } init) args.Add($"Init: (global::SingLoRA.AdapterInit){init.ToString(CultureInfo.InvariantCulture)}");

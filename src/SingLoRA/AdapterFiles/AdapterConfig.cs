@@ -54,8 +54,9 @@ public sealed record AdapterConfig
     /// <summary>The scaling rule shared by every target, or null.</summary>
     public ScalingRule? Scaling { get; init; }
 
-    /// <summary>The ramp length <c>T</c> shared by every SingLoRA target, or null.</summary>
-    public long? RampSteps { get; init; }
+    /// <summary>The ramp length <c>T</c> shared by every SingLoRA target, or null. JSON <c>ramp_steps</c>.</summary>
+    [JsonPropertyName("ramp_steps")]
+    public long? RampLength { get; init; }
 
     /// <summary>The ramp step <c>t</c> shared by every SingLoRA target, or null.</summary>
     public long? Step { get; init; }
@@ -125,8 +126,9 @@ public sealed record AdapterTarget
     /// <summary>The scaling rule.</summary>
     public ScalingRule Scaling { get; init; }
 
-    /// <summary>The ramp length <c>T</c> (SingLoRA only).</summary>
-    public long? RampSteps { get; init; }
+    /// <summary>The ramp length <c>T</c> (SingLoRA only). JSON <c>ramp_steps</c>.</summary>
+    [JsonPropertyName("ramp_steps")]
+    public long? RampLength { get; init; }
 
     /// <summary>The ramp step <c>t</c> when saved (SingLoRA only; equals the saved <c>singlora_step</c> tensor).</summary>
     public long? Step { get; init; }

@@ -117,7 +117,7 @@ public static class AdapterFile
             Rank = Shared(targets, t => (int?)t.Rank),
             Alpha = Shared(targets, t => (double?)t.Alpha),
             Scaling = Shared(targets, t => (ScalingRule?)t.Scaling),
-            RampSteps = Shared(targets.Where(t => t.Kind == SingLoRAKind).ToList(), t => t.RampSteps),
+            RampLength = Shared(targets.Where(t => t.Kind == SingLoRAKind).ToList(), t => t.RampLength),
             Step = Shared(targets.Where(t => t.Kind == SingLoRAKind).ToList(), t => t.Step),
             Init = Shared(targets.Where(t => t.Kind == SingLoRAKind).ToList(), t => t.Init),
             Dropout = Shared(targets, t => (double?)t.Dropout),
@@ -249,7 +249,7 @@ public static class AdapterFile
             if (!targets.TryGetValue(path, out var t) || t.Kind != SingLoRAKind) continue;   // Validate names the mismatch
             try
             {
-                s.AddAdapter(slot, new SingLoRAOptions(t.Rank, t.Alpha, t.RampSteps ?? SingLoRAOptions.DefaultRampSteps, t.Dropout, t.Scaling, t.Init ?? AdapterInit.KaimingWidth, s.Precision));
+                s.AddAdapter(slot, new SingLoRAOptions(t.Rank, t.Alpha, t.RampLength ?? SingLoRAOptions.DefaultRampLength, t.Dropout, t.Scaling, t.Init ?? AdapterInit.KaimingWidth, s.Precision));
                 added.Add(s);
             }
             catch (ArgumentException ex)
@@ -347,7 +347,7 @@ public static class AdapterFile
                     Check("rank", t.Rank, o.Rank);
                     Check("alpha", t.Alpha, o.Alpha);
                     Check("scaling", t.Scaling, o.Scaling);
-                    Check("ramp_steps", t.RampSteps, (long?)o.RampSteps);
+                    Check("ramp_steps", t.RampLength, (long?)o.RampLength);
                     Check("init", t.Init, (AdapterInit?)o.Init);
                     Check("dropout", t.Dropout, o.Dropout);
                     if (file.Tensors.TryGetValue(Key(path, SingLoRALinear.StepKey), out var step) && step.dtype == ScalarType.Int64 && step.numel() == 1)
@@ -384,7 +384,7 @@ public static class AdapterFile
         Summary("alpha", config.Alpha, withSlot.Select(l => (l.Layer, l.Layer is SingLoRALinear s ? SlotOptions(s, slot).Alpha : Alpha(l.Layer))));
         Summary("scaling", config.Scaling, withSlot.Select(l => (l.Layer, l.Layer is SingLoRALinear s ? SlotOptions(s, slot).Scaling : Scaling(l.Layer))));
         Summary("dropout", config.Dropout, withSlot.Select(l => (l.Layer, l.Layer is SingLoRALinear s ? SlotOptions(s, slot).Dropout : l.Layer.Dropout)));
-        Summary("ramp_steps", config.RampSteps, singlora.Select(s => ((AdaptedLinear)s, SlotOptions(s, slot).RampSteps)));
+        Summary("ramp_steps", config.RampLength, singlora.Select(s => ((AdaptedLinear)s, SlotOptions(s, slot).RampLength)));
         Summary("init", config.Init, singlora.Select(s => ((AdaptedLinear)s, SlotOptions(s, slot).Init)));
         return problems;
     }
@@ -606,7 +606,7 @@ public static class AdapterFile
             ? target with
             {
                 Rank = SlotOptions(s, slot).Rank, Alpha = SlotOptions(s, slot).Alpha, Scaling = SlotOptions(s, slot).Scaling, Dropout = SlotOptions(s, slot).Dropout,
-                RampSteps = SlotOptions(s, slot).RampSteps, Step = s.AdapterStep(slot).item<long>(), Init = SlotOptions(s, slot).Init,
+                RampLength = SlotOptions(s, slot).RampLength, Step = s.AdapterStep(slot).item<long>(), Init = SlotOptions(s, slot).Init,
             }
             : target;
     }

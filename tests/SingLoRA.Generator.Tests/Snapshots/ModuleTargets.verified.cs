@@ -8,7 +8,7 @@ namespace Models.Audio
     {
         /// <summary>The options of this module's <c>[SingLoRA]</c> attribute (unset values take their defaults).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private static readonly global::SingLoRA.SingLoRAOptions __singloraAttributeOptions = new(Rank: 4, Alpha: 8d, RampSteps: 0, Dropout: 0.1d, Scaling: (global::SingLoRA.ScalingRule)1, Init: (global::SingLoRA.AdapterInit)2);
+        private static readonly global::SingLoRA.SingLoRAOptions __singloraAttributeOptions = new(Rank: 4, Alpha: 8d, RampLength: 0, Dropout: 0.1d, Scaling: (global::SingLoRA.ScalingRule)1, Init: (global::SingLoRA.AdapterInit)2);
 
         /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope (null: none yet, or built without adapters).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]

@@ -47,7 +47,7 @@ public class GeneratedModelTests
         var linearAttention = Assert.IsType<LinearAttention>(model.Blocks[0].Attention);
         Assert.Equal(new[] { "q", "k" }, linearAttention.Adapters.Select(a => a.Key));
         Assert.Same(linearAttention.QAdapter, linearAttention.Adapters[0].Value);
-        Assert.Equal(new SingLoRAOptions(2, RampSteps: 4), linearAttention.SingLoRAOptions);
+        Assert.Equal(new SingLoRAOptions(2, RampLength: 4), linearAttention.SingLoRAOptions);
         var mlp = Assert.IsType<Mlp>(model.Blocks[0].FeedForward);
         Assert.Equal((8L, 32L, 32L), (mlp.UpAdapter.in_features, mlp.UpAdapter.out_features, mlp.UpAdapter.Width));
     }

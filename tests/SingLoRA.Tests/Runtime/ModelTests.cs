@@ -17,8 +17,8 @@ public class ModelTests
 
         public Block(int d) : base(nameof(Block))
         {
-            q = new SingLoRALinear(nn.Linear(d, d), new SingLoRAOptions(2, RampSteps: 10));
-            k = new SingLoRALinear(nn.Linear(d, d), new SingLoRAOptions(2, RampSteps: 10));
+            q = new SingLoRALinear(nn.Linear(d, d), new SingLoRAOptions(2, RampLength: 10));
+            k = new SingLoRALinear(nn.Linear(d, d), new SingLoRAOptions(2, RampLength: 10));
             o = new LoRALinear(nn.Linear(d, d), new LoRAOptions(2));
             RegisterComponents();
         }
