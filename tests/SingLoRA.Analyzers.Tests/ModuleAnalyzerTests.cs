@@ -182,10 +182,18 @@ public class ModuleAnalyzerTests
     [Fact]
     public Task Members_colliding_with_generated_ones_are_reported() =>
         V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,k\")", extra: """
-                public void {|SLG0018:AdvanceRamp|}() { }
+                public int {|SLG0018:SingLoRAOptions|};
                 public Linear {|SLG0018:QAdapter|} => q;
                 public int {|SLG0018:Adapters|};
                 public Linear KAdapters => k;
+            """));
+
+    [Fact]
+    public Task The_interface_operations_are_not_generated_so_a_member_of_that_name_is_no_collision() =>
+        // AdvanceRamp, MergeAdapters, ... are ISingLoRAModule's default members: a class may declare its own.
+        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,k\")", extra: """
+                public void AdvanceRamp() { }
+                public string MergeAdapters(int which) => "";
             """));
 
     [Fact]
