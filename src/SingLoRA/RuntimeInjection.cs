@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics.CodeAnalysis;
 using System.Linq;
 using System.Reflection;
 using System.Text.RegularExpressions;
@@ -50,6 +51,7 @@ public static class RuntimeInjection
     /// <returns>The report: adapted layers with shape, rank and the places that now hold the adapter; skipped modules with the reason; unmatched patterns.</returns>
     /// <exception cref="ArgumentException">No targets, an empty or malformed pattern, or invalid options.</exception>
     /// <exception cref="SingLoRAInjectionException">Strict mode found a problem, or no layer at all could be adapted; the model is unchanged.</exception>
+    [SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters", Justification = "The overloads differ in the type of a required parameter, so no call is ambiguous; the rule guards adding optional parameters to shipped overloads, and this is the surface as first frozen.")]
     public static SingLoRAInjectionReport AddSingLoRA(this nn.Module model, IEnumerable<string> targets, SingLoRAOptions options, bool strict = false)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -80,6 +82,7 @@ public static class RuntimeInjection
     /// <returns>The report.</returns>
     /// <exception cref="ArgumentException">Invalid options.</exception>
     /// <exception cref="SingLoRAInjectionException">Strict mode found a problem, or no layer at all could be adapted; the model is unchanged.</exception>
+    [SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters", Justification = "The overloads differ in the type of a required parameter, so no call is ambiguous; the rule guards adding optional parameters to shipped overloads, and this is the surface as first frozen.")]
     public static SingLoRAInjectionReport AddSingLoRA(this nn.Module model, Func<string, nn.Module, bool> predicate, SingLoRAOptions options, bool strict = false)
     {
         ArgumentNullException.ThrowIfNull(model);
