@@ -22,7 +22,7 @@ internal static class DiagnosticIds
     /// <summary>Dropout outside [0, 1).</summary>
     public const string InvalidDropout = "SLG0007";
     /// <summary>Negative ramp length.</summary>
-    public const string NegativeRampSteps = "SLG0008";
+    public const string NegativeRampLength = "SLG0008";
     /// <summary>Scaling or Init is not a defined enum value.</summary>
     public const string UndefinedEnumValue = "SLG0009";
     /// <summary>Targets empty, or with an empty entry.</summary>
@@ -59,6 +59,6 @@ internal static class DiagnosticIds
     public const string TargetCopiedBeforeRegistration = "SLG0025";
     /// <summary>An annotated class derives from another annotated class.</summary>
     public const string AnnotatedBaseClass = "SLG0026";
-    /// <summary>RampSteps = 0: the random update applies at full scale from the first step.</summary>
+    /// <summary>RampLength = 0: the random update applies at full scale from the first step.</summary>
     public const string NoRamp = "SLG0027";
 }

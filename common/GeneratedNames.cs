@@ -31,10 +31,12 @@ internal static class GeneratedNames
     /// <summary>The override that creates the adapters (a user declaration of it is SLG0019, not a collision).</summary>
     public const string RegisterComponents = "RegisterComponents";
 
-    /// <summary>The <c>ISingLoRAModule</c> members the generator implements on every annotated class.</summary>
-    public static readonly ImmutableArray<string> InterfaceMembers = ImmutableArray.Create(
-        "Adapters", "AdvanceRamp", "SetRampStep", "RampValue", "MergeAdapters", "UnmergeAdapters", "SafeMergeAdapters",
-        "FreezeAllButAdapters", "AdapterParameters");
+    /// <summary>
+    /// The <c>ISingLoRAModule</c> members the generator implements on every annotated class, besides
+    /// <see cref="OptionsProperty"/>. The interface's operations (<c>AdvanceRamp</c>, <c>MergeAdapters</c>, ...) are
+    /// default interface members, not generated, so a user member of that name is no collision.
+    /// </summary>
+    public static readonly ImmutableArray<string> InterfaceMembers = ImmutableArray.Create("Adapters");
 
     /// <summary>Every member emitted on every annotated class, besides the per-target ones and RegisterComponents.</summary>
     public static readonly ImmutableArray<string> ClassMembers =

@@ -31,9 +31,9 @@ public static class DiagnosticDescriptors
     /// <summary>Dropout outside [0, 1).</summary>
     public const string InvalidDropoutId = DiagnosticIds.InvalidDropout;
     /// <summary>Negative ramp length.</summary>
-    public const string NegativeRampStepsId = DiagnosticIds.NegativeRampSteps;
+    public const string NegativeRampLengthId = DiagnosticIds.NegativeRampLength;
 
-    /// <summary>RampSteps = 0.</summary>
+    /// <summary>RampLength = 0.</summary>
     public const string NoRampId = DiagnosticIds.NoRamp;
     /// <summary>Scaling or Init is not a defined enum value.</summary>
     public const string UndefinedEnumValueId = DiagnosticIds.UndefinedEnumValue;
@@ -137,18 +137,18 @@ public static class DiagnosticDescriptors
         "Dropout is a probability applied to the adapter path's input. A dropout of 1 drops everything; the runtime rejects values outside [0, 1).");
 
     /// <summary>SLG0008.</summary>
-    public static readonly DiagnosticDescriptor NegativeRampSteps = Create(
-        NegativeRampStepsId,
+    public static readonly DiagnosticDescriptor NegativeRampLength = Create(
+        NegativeRampLengthId,
         "Ramp length must not be negative",
-        "RampSteps = {0} on [SingLoRA] of '{1}' is negative; use 0 for no ramp or a positive number of optimizer steps",
+        "RampLength = {0} on [SingLoRA] of '{1}' is negative; use 0 for no ramp or a positive number of optimizer steps",
         DiagnosticSeverity.Error,
         "The ramp u(t) = min(t / T, 1) needs T ≥ 0 (T = 0 means no ramp); the runtime rejects a negative length.");
 
     /// <summary>SLG0027.</summary>
     public static readonly DiagnosticDescriptor NoRamp = Create(
         NoRampId,
-        "RampSteps = 0 applies the random update from the first step",
-        "RampSteps = 0 on [SingLoRA] of '{0}': the adapter's random update A Aᵀ applies at full scale before any training, so a pretrained model's output changes at once; use a ramp (the default is 100 optimizer steps) unless the model is trained from scratch",
+        "RampLength = 0 applies the random update from the first step",
+        "RampLength = 0 on [SingLoRA] of '{0}': the adapter's random update A Aᵀ applies at full scale before any training, so a pretrained model's output changes at once; use a ramp (the default is 100 optimizer steps) unless the model is trained from scratch",
         DiagnosticSeverity.Info,
         "SingLoRA's update s·u(t)·A Aᵀ with a random A is not zero (LoRA's is, through its zero B). The ramp u(t) = min(t / T, 1) starts it at 0 so the adapted model equals the pretrained one; T = 0 means u = 1 from the start.");
 

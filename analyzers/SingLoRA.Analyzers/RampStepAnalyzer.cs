@@ -52,7 +52,7 @@ public sealed class RampStepAnalyzer : DiagnosticAnalyzer
         });
     }
 
-    /// <summary>The runtime's types (SingLoRALinear, SingLoRAModel, ISingLoRAModule), and every annotated or ISingLoRAModule class.</summary>
+    /// <summary>The runtime's types (SingLoRALinear, SingLoRAModuleExtensions, ISingLoRAModule), and every annotated or ISingLoRAModule class.</summary>
     private static bool IsSingLoRAType(INamedTypeSymbol? type, KnownSymbols symbols)
     {
         if (type is null)

@@ -24,7 +24,7 @@ public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
 {
     /// <inheritdoc />
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(
-        InvalidRank, InvalidAlpha, InvalidDropout, NegativeRampSteps, NoRamp, UndefinedEnumValue, EmptyTargets, DuplicateTarget,
+        InvalidRank, InvalidAlpha, InvalidDropout, NegativeRampLength, NoRamp, UndefinedEnumValue, EmptyTargets, DuplicateTarget,
         UnknownTarget, UnadaptableTarget, NotPartial, ContainingTypeNotPartial, NotAModule, MemberCollision,
         RegisterComponentsDeclared, MissingRegisterComponents, AnnotatedBaseClass);
 
@@ -123,10 +123,10 @@ public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
                 Report(InvalidAlpha, info.ValueLocation("Alpha"), Format(alpha), name);
             if (info.Value("Dropout") is double dropout && !(dropout >= 0 && dropout < 1))
                 Report(InvalidDropout, info.ValueLocation("Dropout"), Format(dropout), name);
-            if (info.Value("RampSteps") is int ramp && ramp < 0)
-                Report(NegativeRampSteps, info.ValueLocation("RampSteps"), ramp, name);
-            if (info.Value("RampSteps") is 0)
-                Report(NoRamp, info.ValueLocation("RampSteps"), name);
+            if (info.Value("RampLength") is long ramp && ramp < 0)
+                Report(NegativeRampLength, info.ValueLocation("RampLength"), ramp, name);
+            if (info.Value("RampLength") is 0L)
+                Report(NoRamp, info.ValueLocation("RampLength"), name);
             CheckEnum("Scaling", _symbols.ScalingRule);
             CheckEnum("Init", _symbols.AdapterInit);
             CheckEnum("Precision", _symbols.AdapterPrecision);

@@ -1,5 +1,5 @@
 """Model-level operations: inject adapters by module-name patterns (PEFT's ``target_modules``), and drive every
-adapter of a model (ramp, merge, freezing), as the .NET extension methods of ``SingLoRAModel`` do."""
+adapter of a model (ramp, merge, freezing), as the .NET extension methods of ``SingLoRAModuleExtensions`` do."""
 from __future__ import annotations
 
 import re

@@ -11,7 +11,7 @@ namespace Experiments;
 // ---- §5 synthetic attention: softmax(X W_q (X W_k)ᵀ / sqrt(d)), adapters on q and k only. ----
 
 /// <summary>§5 with SingLoRA on q and k, width-scaled init (the library default): <c>W_q0 + AAᵀ</c>, <c>W_k0 + BBᵀ</c>, <c>s = alpha / r = 1</c>.</summary>
-[SingLoRA(Rank = 8, Targets = "q,k", Alpha = 8, RampSteps = 50)]
+[SingLoRA(Rank = 8, Targets = "q,k", Alpha = 8, RampLength = 50)]
 public sealed partial class SingLoRAScores : Module<Tensor, Tensor>
 {
     private readonly Linear q, k;
@@ -27,7 +27,7 @@ public sealed partial class SingLoRAScores : Module<Tensor, Tensor>
 }
 
 /// <summary>The same as <see cref="SingLoRAScores"/> with the community code's init, <c>A ~ U(±1/sqrt(r))</c>.</summary>
-[SingLoRA(Rank = 8, Targets = "q,k", Alpha = 8, RampSteps = 50, Init = AdapterInit.KaimingRank)]
+[SingLoRA(Rank = 8, Targets = "q,k", Alpha = 8, RampLength = 50, Init = AdapterInit.KaimingRank)]
 public sealed partial class SingLoRAScoresRankInit : Module<Tensor, Tensor>
 {
     private readonly Linear q, k;
@@ -63,7 +63,7 @@ public sealed class Scores : Module<Tensor, Tensor>
 // ---- §6.3 and A.1: the quickstart's fine-tuning task. ----
 
 /// <summary>The quickstart's <c>[SingLoRA]</c> attention (q, k, v; rank 8, alpha 16, ramp 30 = 10% of 300 steps).</summary>
-[SingLoRA(Rank = 8, Targets = "q,k,v", Alpha = 16, RampSteps = 30)]
+[SingLoRA(Rank = 8, Targets = "q,k,v", Alpha = 16, RampLength = 30)]
 public sealed partial class SingLoRAAttention : Module<Tensor, Tensor>
 {
     private readonly Linear q, k, v, o;
@@ -83,7 +83,7 @@ public sealed partial class SingLoRAAttention : Module<Tensor, Tensor>
 }
 
 /// <summary><see cref="SingLoRAAttention"/> with the community code's init, <c>A ~ U(±1/sqrt(r))</c>.</summary>
-[SingLoRA(Rank = 8, Targets = "q,k,v", Alpha = 16, RampSteps = 30, Init = AdapterInit.KaimingRank)]
+[SingLoRA(Rank = 8, Targets = "q,k,v", Alpha = 16, RampLength = 30, Init = AdapterInit.KaimingRank)]
 public sealed partial class SingLoRAAttentionRankInit : Module<Tensor, Tensor>
 {
     private readonly Linear q, k, v, o;

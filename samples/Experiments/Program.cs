@@ -181,7 +181,7 @@ public static class ExperimentsApp
                 Setup: for each seed, `X` is `{n} x {d}` with N(0, 1) entries, `W_q0` and `W_k0` are `{d} x {d}` with N(0, 1/d) entries, and the target is
                 {(target == "perturbed" ? $"`softmax(X (W_q0 + dQ) (X (W_k0 + dK))ᵀ / sqrt(d))` with general (non-symmetric) `dQ`, `dK` of rank {targetRank} (exactly reachable by LoRA r=4, not by construction by SingLoRA)" : "`softmax(Z)` with i.i.d. N(0, 1) logits `Z` (reachable by neither method)")}.
                 Loss: mean squared error between `softmax(X W_q (X W_k)ᵀ / sqrt(d))` and the target. Adapters on `q` and `k` only; every method uses
-                AdamW(lr = {lr}, weight decay = {wd}) for {steps} steps from the same `W_q0`, `W_k0`. SingLoRA: `[SingLoRA(Rank = 8, Alpha = 8, RampSteps = 50)]`
+                AdamW(lr = {lr}, weight decay = {wd}) for {steps} steps from the same `W_q0`, `W_k0`. SingLoRA: `[SingLoRA(Rank = 8, Alpha = 8, RampLength = 50)]`
                 (`s = 1`, ramp over the first 10% of the default steps); LoRA: alpha = rank (`s = 1`), `B = 0` at the start, so every method starts from the same loss
                 (median initial loss {MarkdownTable.Format(Stats.Median(initial))}). Seeds {firstSeed}..{firstSeed + seeds - 1}. Wall time {watch.Elapsed.TotalSeconds:0} s.
 
@@ -323,7 +323,7 @@ public static class ExperimentsApp
                 Task: the quickstart's. A {setup.Model.Layers}-block transformer (width {setup.Model.DModel}) is pre-trained for {setup.PretrainSteps} steps on "previous token",
                 then only the adapters on `q`, `k`, `v` of every block are fine-tuned for {setup.Steps} steps (batch {setup.Batch}) on "copy {setup.Offset} back";
                 metric: token accuracy on {setup.EvalSize} held-out sequences. Each seed pre-trains its own model; every method and learning rate then starts from that
-                checkpoint with the same fine-tuning data. SingLoRA: `[SingLoRA(Rank = 8, Targets = "q,k,v", Alpha = 16, RampSteps = 30)]` (the quickstart's), with either init.
+                checkpoint with the same fine-tuning data. SingLoRA: `[SingLoRA(Rank = 8, Targets = "q,k,v", Alpha = 16, RampLength = 30)]` (the quickstart's), with either init.
                 LoRA and LoRA+: rank {loraRank}, alpha {loraAlpha}; LoRA+ trains `B` at λ = {ratio} times the learning rate. AdamW defaults otherwise.
                 Seeds {setup.Seed}..{setup.Seed + seeds - 1}. Wall time {watch.Elapsed.TotalSeconds:0} s.
 
@@ -378,18 +378,18 @@ public static class ExperimentsApp
                     for (int i = 0; i < fractions.Length; i++)
                     {
                         var run = Stopwatch.StartNew();
-                        long rampSteps = (long)Math.Round(fractions[i] * setup.Steps);
-                        if (fractions[i] > 0) rampSteps = Math.Max(rampSteps, 1);
-                        var options = new SingLoRAOptions(rank, alpha, rampSteps, Init: inits[k]);
+                        long rampLength = (long)Math.Round(fractions[i] * setup.Steps);
+                        if (fractions[i] > 0) rampLength = Math.Max(rampLength, 1);
+                        var options = new SingLoRAOptions(rank, alpha, rampLength, Init: inits[k]);
                         // The ramp length varies per run: the adapters are wrapped with the runtime API, as when docs/results/ramp.md was
-                        // measured (an annotated class built inside SingLoRAOverrides.Scope(o => o with { RampSteps = ... }) is the other way).
+                        // measured (an annotated class built inside SingLoRAOverrides.Scope(o => o with { RampLength = ... }) is the other way).
                         var (model, optimizer) = Build(Method.SingLoRA, seedSetup, checkpoint, lr, 0, 0, 0, device, seedSetup.Seed, l => new SingLoRALinear(l, options));
                         var r = FineTune(model, optimizer, seedSetup, seedSetup.Seed, evalX, evalY, device);
                         optimizer.Dispose();
                         model.Dispose();
                         acc[k, i, s] = r.Accuracy;
                         loss[k, i, s] = r.Loss;
-                        log.WriteLine($"[{++done}/{total}] seed {seedSetup.Seed} {inits[k]} T={rampSteps} ({fractions[i]:P0}): accuracy {Pct(r.Accuracy)}%, loss {r.Loss:0.000} ({run.Elapsed.TotalSeconds:0.0} s)");
+                        log.WriteLine($"[{++done}/{total}] seed {seedSetup.Seed} {inits[k]} T={rampLength} ({fractions[i]:P0}): accuracy {Pct(r.Accuracy)}%, loss {r.Loss:0.000} ({run.Elapsed.TotalSeconds:0.0} s)");
                     }
                 foreach (var t in checkpoint.Values) t.Dispose();
             }

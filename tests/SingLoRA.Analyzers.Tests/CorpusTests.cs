@@ -31,7 +31,7 @@ public class CorpusTests
     private const string Llama = Usings + """
         namespace Corpus.Llama;
 
-        [SingLoRA(Rank = 8, Targets = "wq,wk", Alpha = 16, RampSteps = 100)]
+        [SingLoRA(Rank = 8, Targets = "wq,wk", Alpha = 16, RampLength = 100)]
         public sealed partial class LlamaAttention : Module<Tensor, Tensor>
         {
             private readonly long nHeads, headDim;
@@ -197,7 +197,7 @@ public class CorpusTests
     private const string Mlp = Usings + """
         namespace Corpus.Mlp;
 
-        [SingLoRA(Rank = 8, Targets = "fc1,fc2", RampSteps = 0, Init = AdapterInit.KaimingRank)]
+        [SingLoRA(Rank = 8, Targets = "fc1,fc2", RampLength = 0, Init = AdapterInit.KaimingRank)]
         public partial class Mlp : Module<Tensor, Tensor>
         {
             private readonly Linear fc1 = Linear(128, 512);
@@ -246,7 +246,7 @@ public class CorpusTests
 
         Assert.Empty(diagnostics.Where(d => d.Severity >= DiagnosticSeverity.Warning).Select(d => d.ToString()));
         var notes = diagnostics.Select(d => $"{d.Id} {Path(d)}").OrderBy(s => s).ToArray();
-        Assert.Equal(new[] { "SLG0004 Gpt2.cs", "SLG0004 Mlp.cs", "SLG0004 Mlp.cs", "SLG0027 Mlp.cs" }, notes);   // the MLP has RampSteps = 0
+        Assert.Equal(new[] { "SLG0004 Gpt2.cs", "SLG0004 Mlp.cs", "SLG0004 Mlp.cs", "SLG0027 Mlp.cs" }, notes);   // the MLP has RampLength = 0
     }
 
     [Fact]

@@ -14,7 +14,7 @@ public class ModuleAnalyzerTests
 
     [Fact]
     public Task Valid_model_has_no_diagnostics() =>
-        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,k\", Alpha = 8, RampSteps = 10, Dropout = 0.1, Scaling = ScalingRule.AlphaOverSqrtRank, Init = AdapterInit.Gaussian)"));
+        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,k\", Alpha = 8, RampLength = 10, Dropout = 0.1, Scaling = ScalingRule.AlphaOverSqrtRank, Init = AdapterInit.Gaussian)"));
 
     // --- SLG0001 rank
 
@@ -54,14 +54,14 @@ public class ModuleAnalyzerTests
 
     [Fact]
     public Task Negative_ramp_is_reported() =>
-        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,k\", RampSteps = {|SLG0008:-1|})"));
+        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,k\", RampLength = {|SLG0008:-1|})"));
 
     [Fact]
     public Task No_ramp_is_an_info() =>
-        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,k\", RampSteps = {|SLG0027:0|})"));
+        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,k\", RampLength = {|SLG0027:0|})"));
 
     [Fact]
-    public Task A_ramp_is_accepted() => V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,k\", RampSteps = 1)"));
+    public Task A_ramp_is_accepted() => V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,k\", RampLength = 1)"));
 
     [Fact]
     public Task Undefined_enum_values_are_reported() =>
@@ -182,10 +182,18 @@ public class ModuleAnalyzerTests
     [Fact]
     public Task Members_colliding_with_generated_ones_are_reported() =>
         V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,k\")", extra: """
-                public void {|SLG0018:AdvanceRamp|}() { }
+                public int {|SLG0018:SingLoRAOptions|};
                 public Linear {|SLG0018:QAdapter|} => q;
                 public int {|SLG0018:Adapters|};
                 public Linear KAdapters => k;
+            """));
+
+    [Fact]
+    public Task The_interface_operations_are_not_generated_so_a_member_of_that_name_is_no_collision() =>
+        // AdvanceRamp, MergeAdapters, ... are ISingLoRAModule's default members: a class may declare its own.
+        V.AnalyzeAsync(Attention("SingLoRA(Rank = 4, Targets = \"q,k\")", extra: """
+                public void AdvanceRamp() { }
+                public string MergeAdapters(int which) => "";
             """));
 
     [Fact]

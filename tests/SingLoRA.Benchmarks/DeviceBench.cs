@@ -82,12 +82,12 @@ public static class DeviceBench
                     {
                         if (precision == AdapterPrecision.SameAsBase && dtype == ScalarType.Float32) continue;   // the same thing
                         string suffix = precision == AdapterPrecision.SameAsBase ? "-bf16A" : "";
-                        train.Add(Adapter($"r{rank} singlora{suffix}", new SingLoRALinear(Fresh(), new SingLoRAOptions(rank, RampSteps: 100, Precision: precision)), x, target));
+                        train.Add(Adapter($"r{rank} singlora{suffix}", new SingLoRALinear(Fresh(), new SingLoRAOptions(rank, RampLength: 100, Precision: precision)), x, target));
                         train.Add(Adapter($"r{rank} lora{suffix}", new LoRALinear(Fresh(), new LoRAOptions(rank, Precision: precision)), x, target));
                     }
-                    var unmerged = new SingLoRALinear(Fresh(), new SingLoRAOptions(rank, RampSteps: 0));
+                    var unmerged = new SingLoRALinear(Fresh(), new SingLoRAOptions(rank, RampLength: 0));
                     infer.Add(Infer($"r{rank} singlora-unmerged", unmerged, x));
-                    var merged = new SingLoRALinear(Fresh(), new SingLoRAOptions(rank, RampSteps: 0));
+                    var merged = new SingLoRALinear(Fresh(), new SingLoRAOptions(rank, RampLength: 0));
                     merged.Merge();
                     infer.Add(Infer($"r{rank} singlora-merged", merged, x));
                 }

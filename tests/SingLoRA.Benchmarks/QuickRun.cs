@@ -70,7 +70,7 @@ public static class QuickRun
         foreach (var c in Cases)
             foreach (var v in Enum.GetValues<Variant>())
             {
-                using var s = LayerStep.Create(v, c.Shape, c.Rank, c.Rows, rampSteps: 1);
+                using var s = LayerStep.Create(v, c.Shape, c.Rank, c.Rows, rampLength: 1);
                 var before = s.Trainable.Select(p => p.detach().clone()).ToArray();
                 var frozenBefore = s.Module.parameters().Where(p => !p.requires_grad).Select(p => p.detach().clone()).ToArray();
                 float l1 = s.StepAndLoss(), l2 = s.StepAndLoss();
@@ -96,9 +96,9 @@ public static class QuickRun
     {
         foreach (var c in Cases)
         {
-            using var thin = LayerStep.Create(Variant.SingLoRA, c.Shape, c.Rank, c.Rows, rampSteps: 3);
-            using var mat = LayerStep.Create(Variant.MaterialisingSingLoRA, c.Shape, c.Rank, c.Rows, rampSteps: 3);
-            using var ideal = LayerStep.Create(Variant.IdealSingLoRA, c.Shape, c.Rank, c.Rows, rampSteps: 3);
+            using var thin = LayerStep.Create(Variant.SingLoRA, c.Shape, c.Rank, c.Rows, rampLength: 3);
+            using var mat = LayerStep.Create(Variant.MaterialisingSingLoRA, c.Shape, c.Rank, c.Rows, rampLength: 3);
+            using var ideal = LayerStep.Create(Variant.IdealSingLoRA, c.Shape, c.Rank, c.Rows, rampLength: 3);
             using (no_grad())
             {
                 mat.Trainable[0].copy_(thin.Trainable[0]);

@@ -21,7 +21,7 @@ public static class Cases
     public const string LinearTargets = Usings + """
         namespace Models;
 
-        [SingLoRA(Rank = 8, Targets = "q,k", Alpha = 16, RampSteps = 200)]
+        [SingLoRA(Rank = 8, Targets = "q,k", Alpha = 16, RampLength = 200)]
         public partial class SelfAttention : Module<Tensor, Tensor>
         {
             private readonly Linear q = Linear(16, 16);
@@ -47,7 +47,7 @@ public static class Cases
     public const string ModuleTargets = Usings + """
         namespace Models.Audio;
 
-        [SingLoRA(Rank = 4, Targets = "q_proj, k_proj, wq", Alpha = 8, RampSteps = 0, Dropout = 0.1,
+        [SingLoRA(Rank = 4, Targets = "q_proj, k_proj, wq", Alpha = 8, RampLength = 0, Dropout = 0.1,
                   Scaling = ScalingRule.AlphaOverSqrtRank, Init = AdapterInit.Gaussian)]
         internal partial class SelfAttention : Module<Tensor, Tensor>
         {

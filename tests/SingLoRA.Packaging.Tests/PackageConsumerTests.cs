@@ -141,7 +141,7 @@ public class PackageConsumerTests(ITestOutputHelper output)
 
         namespace Consumer;
 
-        [SingLoRA(Rank = 2, Targets = "q,k", Alpha = 4, RampSteps = 0)]
+        [SingLoRA(Rank = 2, Targets = "q,k", Alpha = 4, RampLength = 0)]
         public partial class Attention : Module<Tensor, Tensor>
         {
             private readonly Linear q = Linear(8, 8);
@@ -161,7 +161,7 @@ public class PackageConsumerTests(ITestOutputHelper output)
                 if (model is not ISingLoRAModule generated || generated.Adapters.Count != 2) throw new Exception("generated code missing");
                 Console.WriteLine($"generated: ISingLoRAModule with {generated.Adapters.Count} adapters");
 
-                // RampSteps = 0: u = 1, so the adapters change the output iff the intercepted calls reach them.
+                // RampLength = 0: u = 1, so the adapters change the output iff the intercepted calls reach them.
                 var x = randn(16, 8);
                 var frozen = functional.linear(x, model.QAdapter.weight, model.QAdapter.bias) + functional.linear(x, model.KAdapter.weight, model.KAdapter.bias);
                 var expected = frozen + model.QAdapter.DeltaWeight().matmul(x.t()).t() + model.KAdapter.DeltaWeight().matmul(x.t()).t();

@@ -17,7 +17,7 @@ internal static class Mutator
         "{", "}", "(", ")", ";", ",", "[", "]", "<", ">", "\"", "'", "=", "=>", ".", "@", "/*", "//", "#if X\n", "#endif\n",
         "[SingLoRA(Rank = ", "[SingLoRA]", "[SingLoRA(Rank = 8, Targets = \"q,k\")]", "[SingLoRA(", "[SingLoRA(Rank = 8)][SingLoRA(Rank = 4)]",
         "Rank = \"8\"", "Rank = 0", "Rank = -3", "Rank = int.MaxValue", "Rank = nameof(Rank)", "Targets = null", "Targets = 42",
-        "Targets = \"\"", "Targets = \",,\"", "Targets = \"q,q\"", "Alpha = -1", "Alpha = double.NaN", "Dropout = 2", "RampSteps = -5",
+        "Targets = \"\"", "Targets = \",,\"", "Targets = \"q,q\"", "Alpha = -1", "Alpha = double.NaN", "Dropout = 2", "RampLength = -5",
         "Scaling = (ScalingRule)9", "Init = (AdapterInit)(-1)", "Init = ", "partial ", "static ", "readonly ", "sealed ", "abstract ",
         "<T>", "<T, U>", " where T : new()", ": UnknownBase", ": Module<Tensor, Tensor>", ": torch.nn.Module", ": System.Reflection.Module",
         "public Linear q;", "private Module<Tensor, Tensor> k = Linear(4, 8);", "public Linear q => null!;", "public int QAdapter;",

@@ -8,8 +8,8 @@ namespace SingLoRA.Generator.Emitting;
 
 /// <summary>
 /// Writes the generated sources of one annotated module: the partial class (options, adapter fields and properties,
-/// the <c>RegisterComponents</c> override, the <c>ISingLoRAModule</c> members) and, when a <c>Linear</c> target is
-/// called in the class, a file of interceptors.
+/// the <c>RegisterComponents</c> override, <c>Adapters</c>: what must be per class; the rest of <c>ISingLoRAModule</c> is
+/// default interface members) and, when a <c>Linear</c> target is called in the class, a file of interceptors.
 /// </summary>
 internal static class ModuleEmitter
 {
@@ -23,7 +23,6 @@ internal static class ModuleEmitter
 
     private const string Adapter = "global::SingLoRA.SingLoRALinear";
     private const string Injection = "global::SingLoRA.SingLoRAInjection";
-    private const string ModelOps = "global::SingLoRA.SingLoRAModel";
     private const string AdapterPair = "global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>";
     private const string AdapterPairNullable = "global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>";
 
@@ -51,7 +50,7 @@ internal static class ModuleEmitter
         EmitOptions(w, m);
         foreach (var t in m.Targets) EmitTarget(w, m, t);
         EmitRegisterComponents(w, m);
-        EmitInterfaceMembers(w, m);
+        EmitAdapters(w, m);
         w.Close();
 
         foreach (var _ in m.ContainingTypes) w.Close();
@@ -64,7 +63,7 @@ internal static class ModuleEmitter
         var o = m.Options;
         var args = new List<string> { $"Rank: {o.Rank.ToString(CultureInfo.InvariantCulture)}" };
         if (o.Alpha is { } alpha) args.Add($"Alpha: {DoubleLiteral(alpha)}");
-        if (o.RampSteps is { } ramp) args.Add($"RampSteps: {ramp.ToString(CultureInfo.InvariantCulture)}");
+        if (o.RampLength is { } ramp) args.Add($"RampLength: {ramp.ToString(CultureInfo.InvariantCulture)}");
         if (o.Dropout is { } dropout) args.Add($"Dropout: {DoubleLiteral(dropout)}");
         if (o.Scaling is { } scaling) args.Add($"Scaling: (global::SingLoRA.ScalingRule){scaling.ToString(CultureInfo.InvariantCulture)}");
         if (o.Init is { } init) args.Add($"Init: (global::SingLoRA.AdapterInit){init.ToString(CultureInfo.InvariantCulture)}");
@@ -134,7 +133,7 @@ internal static class ModuleEmitter
         w.Close();
     }
 
-    private static void EmitInterfaceMembers(SourceWriter w, ModuleModel m)
+    private static void EmitAdapters(SourceWriter w, ModuleModel m)
     {
         w.Line();
         w.Line("/// <inheritdoc />");
@@ -149,23 +148,6 @@ internal static class ModuleEmitter
             for (int i = 0; i < m.Targets.Count; i++)
                 w.Line($"    new {AdapterPairNullable}({Quote(m.Targets[i].FieldName)}, {GeneratedNames.AdapterField(m.Targets[i].FieldName)}){(i < m.Targets.Count - 1 ? "," : ");")}");
         }
-
-        Delegate(w, "void AdvanceRamp()", "AdvanceRamp(this)");
-        Delegate(w, "void SetRampStep(long step)", "SetRampStep(this, step)");
-        Delegate(w, "double RampValue()", "RampValue(this)");
-        Delegate(w, "void MergeAdapters()", "MergeAdapters(this)");
-        Delegate(w, "void UnmergeAdapters()", "UnmergeAdapters(this)");
-        Delegate(w, "void SafeMergeAdapters()", "SafeMergeAdapters(this)");
-        Delegate(w, "void FreezeAllButAdapters()", "FreezeAllButAdapters(this)");
-        Delegate(w, "global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> AdapterParameters()", "AdapterParameters(this)");
-    }
-
-    private static void Delegate(SourceWriter w, string signature, string call)
-    {
-        w.Line();
-        w.Line("/// <inheritdoc />");
-        w.Line(GeneratedCode);
-        w.Line($"public {signature} => {ModelOps}.{call};");
     }
 
     /// <summary>A C# string literal.</summary>

@@ -36,7 +36,7 @@ internal sealed record ContainingTypeModel(string Keyword, string Name, string T
 /// The values the <c>[SingLoRA]</c> attribute sets. A null value was not set: the generated code then leaves it to
 /// <c>SingLoRAOptions</c>' default, which is also the attribute's default.
 /// </summary>
-internal sealed record OptionsModel(int Rank, double? Alpha, int? RampSteps, double? Dropout, int? Scaling, int? Init, int? Precision);
+internal sealed record OptionsModel(int Rank, double? Alpha, long? RampLength, double? Dropout, int? Scaling, int? Init, int? Precision);
 
 /// <summary>One adapted field.</summary>
 /// <param name="FieldName">The field name (the state-dict key prefix and the name in messages).</param>

@@ -109,7 +109,8 @@ internal static class ModuleParser
     {
         int rank = 0;
         double? alpha = null, dropout = null;
-        int? rampSteps = null, scaling = null, init = null, precision = null;
+        long? rampLength = null;
+        int? scaling = null, init = null, precision = null;
         foreach (var pair in attribute.NamedArguments)
         {
             if (pair.Value.Kind == TypedConstantKind.Error || pair.Value.Value is null) continue;
@@ -118,13 +119,13 @@ internal static class ModuleParser
             {
                 case "Rank" when value is int i: rank = i; break;
                 case "Alpha" when value is double d: alpha = d; break;
-                case "RampSteps" when value is int i: rampSteps = i; break;
+                case "RampLength" when value is long l: rampLength = l; break;
                 case "Dropout" when value is double d: dropout = d; break;
                 case "Scaling" when value is int i: scaling = i; break;
                 case "Init" when value is int i: init = i; break;
                 case "Precision" when value is int i: precision = i; break;
             }
         }
-        return new OptionsModel(rank, alpha, rampSteps, dropout, scaling, init, precision);
+        return new OptionsModel(rank, alpha, rampLength, dropout, scaling, init, precision);
     }
 }

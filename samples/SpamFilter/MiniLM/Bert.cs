@@ -84,7 +84,7 @@ public static class BertAttentionOps
 /// from <see cref="BertSelfAttention"/>. The sample sets the rank, alpha and ramp length from its command line at run time
 /// (<c>SingLoRAOverrides</c>; <c>--rank</c>, <c>--alpha</c>, <c>--ramp-steps</c>).
 /// </summary>
-[SingLoRA(Rank = 8, Targets = "query,key,value", Alpha = 8, RampSteps = 20)]
+[SingLoRA(Rank = 8, Targets = "query,key,value", Alpha = 8, RampLength = 20)]
 public sealed partial class SingLoRABertSelfAttention : Module<Tensor, Tensor, Tensor>
 {
     private readonly Linear query, key, value;

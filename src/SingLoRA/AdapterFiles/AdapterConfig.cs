@@ -44,8 +44,9 @@ public sealed record AdapterConfig
     /// </summary>
     public IReadOnlyList<string> ModulesToSave { get; init; } = new List<string>();
 
-    /// <summary>The rank shared by every target, or null.</summary>
-    public int? R { get; init; }
+    /// <summary>The rank <c>r</c> shared by every target, or null. JSON <c>r</c> (PEFT's name).</summary>
+    [JsonPropertyName("r")]
+    public int? Rank { get; init; }
 
     /// <summary>The alpha shared by every target, or null.</summary>
     public double? Alpha { get; init; }
@@ -53,8 +54,9 @@ public sealed record AdapterConfig
     /// <summary>The scaling rule shared by every target, or null.</summary>
     public ScalingRule? Scaling { get; init; }
 
-    /// <summary>The ramp length <c>T</c> shared by every SingLoRA target, or null.</summary>
-    public long? RampSteps { get; init; }
+    /// <summary>The ramp length <c>T</c> shared by every SingLoRA target, or null. JSON <c>ramp_steps</c>.</summary>
+    [JsonPropertyName("ramp_steps")]
+    public long? RampLength { get; init; }
 
     /// <summary>The ramp step <c>t</c> shared by every SingLoRA target, or null.</summary>
     public long? Step { get; init; }
@@ -124,8 +126,9 @@ public sealed record AdapterTarget
     /// <summary>The scaling rule.</summary>
     public ScalingRule Scaling { get; init; }
 
-    /// <summary>The ramp length <c>T</c> (SingLoRA only).</summary>
-    public long? RampSteps { get; init; }
+    /// <summary>The ramp length <c>T</c> (SingLoRA only). JSON <c>ramp_steps</c>.</summary>
+    [JsonPropertyName("ramp_steps")]
+    public long? RampLength { get; init; }
 
     /// <summary>The ramp step <c>t</c> when saved (SingLoRA only; equals the saved <c>singlora_step</c> tensor).</summary>
     public long? Step { get; init; }

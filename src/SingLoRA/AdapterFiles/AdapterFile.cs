@@ -114,10 +114,10 @@ public static class AdapterFile
             Method = targets.Select(t => t.Kind).Distinct().Count() == 1 ? targets[0].Kind : "mixed",
             LibraryVersion = LibraryVersion,
             AdapterName = slot,
-            R = Shared(targets, t => (int?)t.Rank),
+            Rank = Shared(targets, t => (int?)t.Rank),
             Alpha = Shared(targets, t => (double?)t.Alpha),
             Scaling = Shared(targets, t => (ScalingRule?)t.Scaling),
-            RampSteps = Shared(targets.Where(t => t.Kind == SingLoRAKind).ToList(), t => t.RampSteps),
+            RampLength = Shared(targets.Where(t => t.Kind == SingLoRAKind).ToList(), t => t.RampLength),
             Step = Shared(targets.Where(t => t.Kind == SingLoRAKind).ToList(), t => t.Step),
             Init = Shared(targets.Where(t => t.Kind == SingLoRAKind).ToList(), t => t.Init),
             Dropout = Shared(targets, t => (double?)t.Dropout),
@@ -249,7 +249,7 @@ public static class AdapterFile
             if (!targets.TryGetValue(path, out var t) || t.Kind != SingLoRAKind) continue;   // Validate names the mismatch
             try
             {
-                s.AddAdapter(slot, new SingLoRAOptions(t.Rank, t.Alpha, t.RampSteps ?? SingLoRAOptions.DefaultRampSteps, t.Dropout, t.Scaling, t.Init ?? AdapterInit.KaimingWidth, s.Precision));
+                s.AddAdapter(slot, new SingLoRAOptions(t.Rank, t.Alpha, t.RampLength ?? SingLoRAOptions.DefaultRampLength, t.Dropout, t.Scaling, t.Init ?? AdapterInit.KaimingWidth, s.Precision));
                 added.Add(s);
             }
             catch (ArgumentException ex)
@@ -333,8 +333,8 @@ public static class AdapterFile
                     problems.Add($"{where}: {name} is {Format(inFile)} in the config but {Format(inModel)} in the model.");
             }
             Check("kind", t.Kind, Kind(layer));
-            Check("in_features", t.InFeatures, layer.InFeatures);
-            Check("out_features", t.OutFeatures, layer.OutFeatures);
+            Check("in_features", t.InFeatures, layer.in_features);
+            Check("out_features", t.OutFeatures, layer.out_features);
             if (!convert)
             {
                 Check("dtype", t.Dtype, SafeTensors.DTypeName(layer.weight.dtype));
@@ -347,7 +347,7 @@ public static class AdapterFile
                     Check("rank", t.Rank, o.Rank);
                     Check("alpha", t.Alpha, o.Alpha);
                     Check("scaling", t.Scaling, o.Scaling);
-                    Check("ramp_steps", t.RampSteps, (long?)o.RampSteps);
+                    Check("ramp_steps", t.RampLength, (long?)o.RampLength);
                     Check("init", t.Init, (AdapterInit?)o.Init);
                     Check("dropout", t.Dropout, o.Dropout);
                     if (file.Tensors.TryGetValue(Key(path, SingLoRALinear.StepKey), out var step) && step.dtype == ScalarType.Int64 && step.numel() == 1)
@@ -380,11 +380,11 @@ public static class AdapterFile
             if (bad.Count > 0)
                 problems.Add($"The config's {name} is {Format(v)} but {bad.Count} adapted layer(s) of the model have {string.Join(", ", bad.Select(b => Format(ValueOf(actual, b))).Distinct())}.");
         }
-        Summary("r", config.R, withSlot.Select(l => (l.Layer, l.Layer is SingLoRALinear s ? SlotOptions(s, slot).Rank : Rank(l.Layer))));
+        Summary("r", config.Rank, withSlot.Select(l => (l.Layer, l.Layer is SingLoRALinear s ? SlotOptions(s, slot).Rank : Rank(l.Layer))));
         Summary("alpha", config.Alpha, withSlot.Select(l => (l.Layer, l.Layer is SingLoRALinear s ? SlotOptions(s, slot).Alpha : Alpha(l.Layer))));
         Summary("scaling", config.Scaling, withSlot.Select(l => (l.Layer, l.Layer is SingLoRALinear s ? SlotOptions(s, slot).Scaling : Scaling(l.Layer))));
         Summary("dropout", config.Dropout, withSlot.Select(l => (l.Layer, l.Layer is SingLoRALinear s ? SlotOptions(s, slot).Dropout : l.Layer.Dropout)));
-        Summary("ramp_steps", config.RampSteps, singlora.Select(s => ((AdaptedLinear)s, SlotOptions(s, slot).RampSteps)));
+        Summary("ramp_steps", config.RampLength, singlora.Select(s => ((AdaptedLinear)s, SlotOptions(s, slot).RampLength)));
         Summary("init", config.Init, singlora.Select(s => ((AdaptedLinear)s, SlotOptions(s, slot).Init)));
         return problems;
     }
@@ -590,8 +590,8 @@ public static class AdapterFile
         {
             Path = path,
             Kind = Kind(layer),
-            InFeatures = layer.InFeatures,
-            OutFeatures = layer.OutFeatures,
+            InFeatures = layer.in_features,
+            OutFeatures = layer.out_features,
             Dtype = SafeTensors.DTypeName(layer.weight.dtype),
             AdapterDtype = SafeTensors.DTypeName(own[0].Tensor.dtype),
             Rank = Rank(layer),
@@ -606,7 +606,7 @@ public static class AdapterFile
             ? target with
             {
                 Rank = SlotOptions(s, slot).Rank, Alpha = SlotOptions(s, slot).Alpha, Scaling = SlotOptions(s, slot).Scaling, Dropout = SlotOptions(s, slot).Dropout,
-                RampSteps = SlotOptions(s, slot).RampSteps, Step = s.AdapterStep(slot).item<long>(), Init = SlotOptions(s, slot).Init,
+                RampLength = SlotOptions(s, slot).RampLength, Step = s.AdapterStep(slot).item<long>(), Init = SlotOptions(s, slot).Init,
             }
             : target;
     }

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics.CodeAnalysis;
 using System.IO;
 using System.Linq;
 using SingLoRA.AdapterFiles;
@@ -30,6 +31,7 @@ public static class PretrainedLoader
     /// <summary>Loads the base weights of <paramref name="model"/> from a safetensors file (see <see cref="PretrainedLoader"/>).</summary>
     /// <returns>What was loaded, what was left out, what was converted.</returns>
     /// <exception cref="PretrainedLoadException">The file is missing or unreadable, or the checkpoint does not fit the model; the model was not changed.</exception>
+    [SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters", Justification = "The overloads differ in the type of a required parameter, so no call is ambiguous; the rule guards adding optional parameters to shipped overloads, and this is the surface as first frozen.")]
     public static PretrainedLoadReport LoadPretrained(this nn.Module model, string path, PretrainedLoadOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -55,6 +57,7 @@ public static class PretrainedLoader
     /// <summary>Loads the base weights of <paramref name="model"/> from a state dict (see <see cref="PretrainedLoader"/>). The tensors are copied, not kept.</summary>
     /// <returns>What was loaded, what was left out, what was converted.</returns>
     /// <exception cref="PretrainedLoadException">The checkpoint does not fit the model; the model was not changed.</exception>
+    [SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters", Justification = "The overloads differ in the type of a required parameter, so no call is ambiguous; the rule guards adding optional parameters to shipped overloads, and this is the surface as first frozen.")]
     public static PretrainedLoadReport LoadPretrained(this nn.Module model, IReadOnlyDictionary<string, Tensor> stateDict, PretrainedLoadOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(model);

@@ -15,19 +15,19 @@ public sealed class MaterialisingSingLoRALinear : nn.Module<Tensor, Tensor>
 {
     private readonly Linear _base;
     private readonly Parameter _a;
-    private readonly long _in, _out, _rampSteps;
+    private readonly long _in, _out, _rampLength;
     private readonly double _scale;
     private long _step;
 
     /// <summary>Wraps <paramref name="baseLayer"/> (frozen) with <c>A</c> of shape <c>[max(d_in, d_out), rank]</c>, initialised as <see cref="AdapterInit.KaimingWidth"/>.</summary>
-    public MaterialisingSingLoRALinear(Linear baseLayer, int rank, double alpha, long rampSteps) : base(nameof(MaterialisingSingLoRALinear))
+    public MaterialisingSingLoRALinear(Linear baseLayer, int rank, double alpha, long rampLength) : base(nameof(MaterialisingSingLoRALinear))
     {
         _base = baseLayer;
         _in = baseLayer.in_features;
         _out = baseLayer.out_features;
         long n = Math.Max(_in, _out);
         _scale = alpha / rank;
-        _rampSteps = rampSteps;
+        _rampLength = rampLength;
         baseLayer.weight.requires_grad = false;
         baseLayer.bias!.requires_grad = false;
         using (no_grad())
@@ -48,7 +48,7 @@ public sealed class MaterialisingSingLoRALinear : nn.Module<Tensor, Tensor>
     /// <summary>One optimizer step was taken.</summary>
     public void AdvanceRamp() => _step++;
 
-    private double Ramp => _rampSteps == 0 ? 1.0 : Math.Min((double)_step / _rampSteps, 1.0);
+    private double Ramp => _rampLength == 0 ? 1.0 : Math.Min((double)_step / _rampLength, 1.0);
 
     /// <inheritdoc />
     public override Tensor forward(Tensor x)
@@ -76,19 +76,19 @@ public sealed class IdealSingLoRA : nn.Module
 {
     private readonly Linear _base;
     private readonly Parameter _a;
-    private readonly long _in, _out, _rampSteps;
+    private readonly long _in, _out, _rampLength;
     private readonly double _scale;
     private long _step;
 
     /// <summary>Wraps <paramref name="baseLayer"/> (frozen).</summary>
-    public IdealSingLoRA(Linear baseLayer, int rank, double alpha, long rampSteps) : base(nameof(IdealSingLoRA))
+    public IdealSingLoRA(Linear baseLayer, int rank, double alpha, long rampLength) : base(nameof(IdealSingLoRA))
     {
         _base = baseLayer;
         _in = baseLayer.in_features;
         _out = baseLayer.out_features;
         long n = Math.Max(_in, _out);
         _scale = alpha / rank;
-        _rampSteps = rampSteps;
+        _rampLength = rampLength;
         baseLayer.weight.requires_grad = false;
         baseLayer.bias!.requires_grad = false;
         using (no_grad())
@@ -109,7 +109,7 @@ public sealed class IdealSingLoRA : nn.Module
     /// <summary>The forward (temporaries go to the caller's dispose scope).</summary>
     public Tensor Forward(Tensor x)
     {
-        double u = _rampSteps == 0 ? 1.0 : Math.Min((double)_step / _rampSteps, 1.0);
+        double u = _rampLength == 0 ? 1.0 : Math.Min((double)_step / _rampLength, 1.0);
         return nn.functional.linear(x, _base.weight, _base.bias)
             .add_(x.matmul(_a.narrow(0, 0, _in)).mul_(_scale * u).matmul(_a.narrow(0, 0, _out).t()));
     }

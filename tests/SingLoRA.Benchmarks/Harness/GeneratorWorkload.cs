@@ -43,7 +43,7 @@ public sealed class GeneratorWorkload
 
         namespace Project.Models{{i / 100}};
 
-        [SingLoRA(Rank = 8, Targets = "q,k", Alpha = 16, RampSteps = 200)]
+        [SingLoRA(Rank = 8, Targets = "q,k", Alpha = 16, RampLength = 200)]
         public partial class Attention{{i}} : Module<Tensor, Tensor>
         {
             private readonly Linear q = Linear(64, 64);

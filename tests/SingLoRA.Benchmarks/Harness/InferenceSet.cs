@@ -20,8 +20,8 @@ public static class InferenceSet
             new Parameter(baseLayer.weight.detach().clone(), requires_grad: false),
             new Parameter(baseLayer.bias.detach().clone(), requires_grad: false));
         manual_seed(seed + 3);
-        var merged = new SingLoRALinear(Fresh(), new SingLoRAOptions(rank, RampSteps: 0));
-        var unmerged = new SingLoRALinear(Fresh(), new SingLoRAOptions(rank, RampSteps: 0));
+        var merged = new SingLoRALinear(Fresh(), new SingLoRAOptions(rank, RampLength: 0));
+        var unmerged = new SingLoRALinear(Fresh(), new SingLoRAOptions(rank, RampLength: 0));
         using (no_grad()) unmerged.A.copy_(merged.A);
         merged.Merge();
         merged.eval();

@@ -118,7 +118,7 @@ public sealed class LayerStep : IDisposable
     /// Builds a variant. The base layer's weights and the data depend only on <paramref name="seed"/> and the shape, so
     /// every variant adapts the same <c>W0</c> on the same batch. Its tensors belong to no dispose scope: dispose the step.
     /// </summary>
-    public static LayerStep Create(Variant variant, LayerShape shape, int rank, int rows, int seed = 0, long rampSteps = SingLoRAOptions.DefaultRampSteps)
+    public static LayerStep Create(Variant variant, LayerShape shape, int rank, int rows, int seed = 0, long rampLength = SingLoRAOptions.DefaultRampLength)
     {
         {
             manual_seed(seed);
@@ -138,7 +138,7 @@ public sealed class LayerStep : IDisposable
                     return Make(linear, linear.forward, new[] { linear.weight, linear.bias! });
                 case Variant.SingLoRA:
                 {
-                    var layer = new SingLoRALinear(linear, new SingLoRAOptions(rank, RampSteps: rampSteps));
+                    var layer = new SingLoRALinear(linear, new SingLoRAOptions(rank, RampLength: rampLength));
                     return Make(layer, layer.forward, layer.AdapterParameters, layer.AdvanceRamp);
                 }
                 case Variant.LoRAEqualRank:
@@ -149,12 +149,12 @@ public sealed class LayerStep : IDisposable
                 }
                 case Variant.MaterialisingSingLoRA:
                 {
-                    var layer = new MaterialisingSingLoRALinear(linear, rank, SingLoRAOptions.DefaultAlpha, rampSteps);
+                    var layer = new MaterialisingSingLoRALinear(linear, rank, SingLoRAOptions.DefaultAlpha, rampLength);
                     return Make(layer, layer.forward, new[] { layer.A }, layer.AdvanceRamp);
                 }
                 case Variant.IdealSingLoRA:
                 {
-                    var layer = new IdealSingLoRA(linear, rank, SingLoRAOptions.DefaultAlpha, rampSteps);
+                    var layer = new IdealSingLoRA(linear, rank, SingLoRAOptions.DefaultAlpha, rampLength);
                     return Make(layer, layer.Forward, new[] { layer.A }, layer.AdvanceRamp);
                 }
                 default:

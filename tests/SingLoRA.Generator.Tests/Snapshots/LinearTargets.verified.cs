@@ -19,17 +19,17 @@ namespace SingLoRA.Generated
     file static class SingLoRAInterceptors
     {
         // SelfAttention.cs(24,24): q.forward(...)
-        [global::System.Runtime.CompilerServices.InterceptsLocation(1, "XNOU7dpGaqYooQc2NjmgZWkCAABTZWxmQXR0ZW50aW9uLmNz")]
+        [global::System.Runtime.CompilerServices.InterceptsLocation(1, "EJ1zGWDNSJuOOtxAhyXb9WoCAABTZWxmQXR0ZW50aW9uLmNz")]
         public static global::TorchSharp.torch.Tensor Q_forward(this global::TorchSharp.Modules.Linear @this, global::TorchSharp.torch.Tensor input)
             => global::SingLoRA.SingLoRAInjection.Route((global::TorchSharp.Modules.Linear)@this, "SelfAttention", "q").forward(input);
 
         // SelfAttention.cs(24,49): k.forward(...)
-        [global::System.Runtime.CompilerServices.InterceptsLocation(1, "XNOU7dpGaqYooQc2NjmgZYICAABTZWxmQXR0ZW50aW9uLmNz")]
+        [global::System.Runtime.CompilerServices.InterceptsLocation(1, "EJ1zGWDNSJuOOtxAhyXb9YMCAABTZWxmQXR0ZW50aW9uLmNz")]
         public static global::TorchSharp.torch.Tensor K_forward(this global::TorchSharp.Modules.Linear @this, global::TorchSharp.torch.Tensor input)
             => global::SingLoRA.SingLoRAInjection.Route((global::TorchSharp.Modules.Linear)@this, "SelfAttention", "k").forward(input);
 
         // SelfAttention.cs(25,44): k.call(...)
-        [global::System.Runtime.CompilerServices.InterceptsLocation(1, "XNOU7dpGaqYooQc2NjmgZcwCAABTZWxmQXR0ZW50aW9uLmNz")]
+        [global::System.Runtime.CompilerServices.InterceptsLocation(1, "EJ1zGWDNSJuOOtxAhyXb9c0CAABTZWxmQXR0ZW50aW9uLmNz")]
         public static global::TorchSharp.torch.Tensor K_call(this global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> @this, global::TorchSharp.torch.Tensor input)
             => global::SingLoRA.SingLoRAInjection.Route((global::TorchSharp.Modules.Linear)@this, "SelfAttention", "k").call(input);
     }
@@ -44,7 +44,7 @@ namespace Models
     {
         /// <summary>The options of this module's <c>[SingLoRA]</c> attribute (unset values take their defaults).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private static readonly global::SingLoRA.SingLoRAOptions __singloraAttributeOptions = new(Rank: 8, Alpha: 16d, RampSteps: 200);
+        private static readonly global::SingLoRA.SingLoRAOptions __singloraAttributeOptions = new(Rank: 8, Alpha: 16d, RampLength: 200);
 
         /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope (null: none yet, or built without adapters).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
@@ -97,37 +97,5 @@ namespace Models
         public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => global::SingLoRA.SingLoRAInjection.Present(
             new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("q", __singloraAdapter_q),
             new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("k", __singloraAdapter_k));
-
-        /// <inheritdoc />
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public void AdvanceRamp() => global::SingLoRA.SingLoRAModel.AdvanceRamp(this);
-
-        /// <inheritdoc />
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public void SetRampStep(long step) => global::SingLoRA.SingLoRAModel.SetRampStep(this, step);
-
-        /// <inheritdoc />
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public double RampValue() => global::SingLoRA.SingLoRAModel.RampValue(this);
-
-        /// <inheritdoc />
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public void MergeAdapters() => global::SingLoRA.SingLoRAModel.MergeAdapters(this);
-
-        /// <inheritdoc />
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public void UnmergeAdapters() => global::SingLoRA.SingLoRAModel.UnmergeAdapters(this);
-
-        /// <inheritdoc />
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public void SafeMergeAdapters() => global::SingLoRA.SingLoRAModel.SafeMergeAdapters(this);
-
-        /// <inheritdoc />
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public void FreezeAllButAdapters() => global::SingLoRA.SingLoRAModel.FreezeAllButAdapters(this);
-
-        /// <inheritdoc />
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> AdapterParameters() => global::SingLoRA.SingLoRAModel.AdapterParameters(this);
     }
 }

@@ -8,7 +8,7 @@ namespace Models.Audio
     {
         /// <summary>The options of this module's <c>[SingLoRA]</c> attribute (unset values take their defaults).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private static readonly global::SingLoRA.SingLoRAOptions __singloraAttributeOptions = new(Rank: 4, Alpha: 8d, RampSteps: 0, Dropout: 0.1d, Scaling: (global::SingLoRA.ScalingRule)1, Init: (global::SingLoRA.AdapterInit)2);
+        private static readonly global::SingLoRA.SingLoRAOptions __singloraAttributeOptions = new(Rank: 4, Alpha: 8d, RampLength: 0, Dropout: 0.1d, Scaling: (global::SingLoRA.ScalingRule)1, Init: (global::SingLoRA.AdapterInit)2);
 
         /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope (null: none yet, or built without adapters).</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
@@ -75,37 +75,5 @@ namespace Models.Audio
             new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("q_proj", __singloraAdapter_q_proj),
             new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("k_proj", __singloraAdapter_k_proj),
             new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("wq", __singloraAdapter_wq));
-
-        /// <inheritdoc />
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public void AdvanceRamp() => global::SingLoRA.SingLoRAModel.AdvanceRamp(this);
-
-        /// <inheritdoc />
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public void SetRampStep(long step) => global::SingLoRA.SingLoRAModel.SetRampStep(this, step);
-
-        /// <inheritdoc />
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public double RampValue() => global::SingLoRA.SingLoRAModel.RampValue(this);
-
-        /// <inheritdoc />
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public void MergeAdapters() => global::SingLoRA.SingLoRAModel.MergeAdapters(this);
-
-        /// <inheritdoc />
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public void UnmergeAdapters() => global::SingLoRA.SingLoRAModel.UnmergeAdapters(this);
-
-        /// <inheritdoc />
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public void SafeMergeAdapters() => global::SingLoRA.SingLoRAModel.SafeMergeAdapters(this);
-
-        /// <inheritdoc />
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public void FreezeAllButAdapters() => global::SingLoRA.SingLoRAModel.FreezeAllButAdapters(this);
-
-        /// <inheritdoc />
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> AdapterParameters() => global::SingLoRA.SingLoRAModel.AdapterParameters(this);
     }
 }

@@ -94,38 +94,6 @@ namespace Models
             public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => global::SingLoRA.SingLoRAInjection.Present(
                 new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("wq", __singloraAdapter_wq),
                 new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("wk", __singloraAdapter_wk));
-
-            /// <inheritdoc />
-            [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-            public void AdvanceRamp() => global::SingLoRA.SingLoRAModel.AdvanceRamp(this);
-
-            /// <inheritdoc />
-            [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-            public void SetRampStep(long step) => global::SingLoRA.SingLoRAModel.SetRampStep(this, step);
-
-            /// <inheritdoc />
-            [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-            public double RampValue() => global::SingLoRA.SingLoRAModel.RampValue(this);
-
-            /// <inheritdoc />
-            [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-            public void MergeAdapters() => global::SingLoRA.SingLoRAModel.MergeAdapters(this);
-
-            /// <inheritdoc />
-            [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-            public void UnmergeAdapters() => global::SingLoRA.SingLoRAModel.UnmergeAdapters(this);
-
-            /// <inheritdoc />
-            [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-            public void SafeMergeAdapters() => global::SingLoRA.SingLoRAModel.SafeMergeAdapters(this);
-
-            /// <inheritdoc />
-            [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-            public void FreezeAllButAdapters() => global::SingLoRA.SingLoRAModel.FreezeAllButAdapters(this);
-
-            /// <inheritdoc />
-            [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-            public global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> AdapterParameters() => global::SingLoRA.SingLoRAModel.AdapterParameters(this);
         }
     }
 }

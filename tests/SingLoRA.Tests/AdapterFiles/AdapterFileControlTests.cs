@@ -24,14 +24,14 @@ public class AdapterFileControlTests
         using var dir = Helpers.NewDir();
         manual_seed(1);
         var source = new Net();
-        source.AddAdapter("legal", o => o with { RampSteps = 20 });
+        source.AddAdapter("legal", o => o with { RampLength = 20 });
         source.SetActiveAdapter("legal");
         Helpers.Randomise(source, step: 12);
         var expected = source.forward(Input()).detach();
 
         var config = source.SaveAdapters(dir.Path);             // the active one
         Assert.Equal("legal", config.AdapterName);
-        Assert.Equal(20, config.RampSteps);
+        Assert.Equal(20, config.RampLength);
         Assert.Equal(12, config.Step);
 
         manual_seed(1);
@@ -109,7 +109,7 @@ public class AdapterFileControlTests
         using var scope = NewDisposeScope();
         using var dir = Helpers.NewDir();
         manual_seed(3);
-        var bf16 = new Net(options: new SingLoRAOptions(2, Alpha: 4, RampSteps: 10, Precision: AdapterPrecision.SameAsBase), dtype: ScalarType.BFloat16);
+        var bf16 = new Net(options: new SingLoRAOptions(2, Alpha: 4, RampLength: 10, Precision: AdapterPrecision.SameAsBase), dtype: ScalarType.BFloat16);
         Helpers.Randomise(bf16, 10);
         bf16.SaveAdapters(dir.Path);
 

@@ -93,12 +93,12 @@ public class AdapterLoadValidationTests
         using var scope = NewDisposeScope();
         var (dir, _) = Saved();
         using var _d = dir;
-        var o = new SingLoRAOptions(2, Alpha: 4, RampSteps: 10);
+        var o = new SingLoRAOptions(2, Alpha: 4, RampLength: 10);
         var model = what switch
         {
             "rank" => new Net(options: o with { Rank = 4 }),
             "alpha" => new Net(options: o with { Alpha = 8 }),
-            "ramp" => new Net(options: o with { RampSteps = 20 }),
+            "ramp" => new Net(options: o with { RampLength = 20 }),
             "scaling" => new Net(options: o with { Scaling = ScalingRule.AlphaOverSqrtRank }),
             "init" => new Net(options: o with { Init = AdapterInit.KaimingRank }),
             "dropout" => new Net(options: o with { Dropout = 0.2 }),

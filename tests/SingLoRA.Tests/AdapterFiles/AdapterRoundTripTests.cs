@@ -65,7 +65,7 @@ public class AdapterRoundTripTests
     {
         using var scope = NewDisposeScope();
         using var dir = Helpers.NewDir();
-        var model = new Net(options: new SingLoRAOptions(2, Alpha: 4, RampSteps: 10, Dropout: 0.1, Scaling: ScalingRule.AlphaOverSqrtRank, Init: AdapterInit.Gaussian));
+        var model = new Net(options: new SingLoRAOptions(2, Alpha: 4, RampLength: 10, Dropout: 0.1, Scaling: ScalingRule.AlphaOverSqrtRank, Init: AdapterInit.Gaussian));
         model.SetRampStep(3);
         var written = model.SaveAdapters(dir.Path);
 
@@ -91,6 +91,12 @@ public class AdapterRoundTripTests
         Assert.Equal(8, k.GetProperty("in_features").GetInt64());
         Assert.Equal(16, k.GetProperty("out_features").GetInt64());
         Assert.Equal("F32", k.GetProperty("dtype").GetString());
+        Assert.Equal(2, k.GetProperty("rank").GetInt32());
+        Assert.Equal(10, k.GetProperty("ramp_steps").GetInt64());
+        Assert.Equal(3, k.GetProperty("step").GetInt64());
+        // The C# names (AdapterConfig.Rank, RampLength) never leak into the file: python/ and docs/adapter-format.md read these keys.
+        Assert.DoesNotContain(root.EnumerateObject(), p => p.Name is "rank" or "ramp_length");
+        Assert.DoesNotContain(k.EnumerateObject(), p => p.Name == "ramp_length");
         Assert.Equal(new long[] { 16, 2 }, k.GetProperty("tensors").GetProperty("singlora_A").EnumerateArray().Select(e => e.GetInt64()));
         Assert.False(k.GetProperty("merged").GetBoolean());
         Assert.Equal(64, root.GetProperty("weights_sha256").GetString()!.Length);
@@ -98,6 +104,8 @@ public class AdapterRoundTripTests
         var read = AdapterFile.ReadConfig(dir.Path);
         Assert.Equal(written.WeightsSha256, read.WeightsSha256);
         Assert.Equal(written.Targets.Select(t => t.Path), read.Targets.Select(t => t.Path));
+        Assert.Equal((2, 10L), (read.Rank, read.RampLength));
+        Assert.Equal(10, read.Targets[1].RampLength);
     }
 
     [Fact]

@@ -26,7 +26,7 @@ public class DistributedRoundTripTests(ITestOutputHelper output)
 
     private static TinyTransformer NewModel()
     {
-        using var _ = SingLoRAOverrides.Scope(o => o with { Rank = 4, Alpha = 8, RampSteps = 5 });
+        using var _ = SingLoRAOverrides.Scope(o => o with { Rank = 4, Alpha = 8, RampLength = 5 });
         return new TinyTransformer(Small, c => new AdaptedAttention(c));
     }
 

@@ -22,9 +22,9 @@ internal sealed class TwinModel : nn.Module<Tensor, Tensor>
 
     public TwinModel() : base(nameof(TwinModel))
     {
-        down = new SingLoRALinear(nn.Linear(12, 5), new SingLoRAOptions(3, Alpha: 3, RampSteps: 10));
-        up = new SingLoRALinear(nn.Linear(5, 9, hasBias: false), new SingLoRAOptions(2, Alpha: 2, RampSteps: 0, Scaling: ScalingRule.AlphaOverSqrtRank));
-        sq = new SingLoRALinear(nn.Linear(9, 9), new SingLoRAOptions(4, RampSteps: 20, Dropout: 0.1, Init: AdapterInit.Gaussian));
+        down = new SingLoRALinear(nn.Linear(12, 5), new SingLoRAOptions(3, Alpha: 3, RampLength: 10));
+        up = new SingLoRALinear(nn.Linear(5, 9, hasBias: false), new SingLoRAOptions(2, Alpha: 2, RampLength: 0, Scaling: ScalingRule.AlphaOverSqrtRank));
+        sq = new SingLoRALinear(nn.Linear(9, 9), new SingLoRAOptions(4, RampLength: 20, Dropout: 0.1, Init: AdapterInit.Gaussian));
         RegisterComponents();
     }
 

@@ -24,9 +24,9 @@ public class PythonSnippetTests(ITestOutputHelper output)
             {
                 manual_seed(3);
                 var model = nn.Sequential(
-                    ("down", new SingLoRALinear(nn.Linear(6, 4), new SingLoRAOptions(2, Alpha: 3, RampSteps: 10))),
-                    ("up", new SingLoRALinear(nn.Linear(4, 8, hasBias: false), new SingLoRAOptions(3, Alpha: 2, RampSteps: 0, Scaling: ScalingRule.AlphaOverSqrtRank))),
-                    ("sq", new SingLoRALinear(nn.Linear(8, 8), new SingLoRAOptions(4, RampSteps: 20))));
+                    ("down", new SingLoRALinear(nn.Linear(6, 4), new SingLoRAOptions(2, Alpha: 3, RampLength: 10))),
+                    ("up", new SingLoRALinear(nn.Linear(4, 8, hasBias: false), new SingLoRAOptions(3, Alpha: 2, RampLength: 0, Scaling: ScalingRule.AlphaOverSqrtRank))),
+                    ("sq", new SingLoRALinear(nn.Linear(8, 8), new SingLoRAOptions(4, RampLength: 20))));
                 model.SetRampStep(7); // mid-ramp for two of the three layers
                 using (no_grad()) foreach (var p in model.AdapterParameters()) p.normal_(0, 0.5);
                 var plain = model.named_parameters().Where(p => !p.name.Contains("singlora", StringComparison.Ordinal))

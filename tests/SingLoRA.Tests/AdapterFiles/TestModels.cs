@@ -38,7 +38,7 @@ internal sealed class Net : nn.Module<Tensor, Tensor>
 
     public Net(int nBlocks = 2, SingLoRAOptions? options = null, int d = 8, ScalarType dtype = ScalarType.Float32) : base(nameof(Net))
     {
-        options ??= new SingLoRAOptions(2, Alpha: 4, RampSteps: 10);
+        options ??= new SingLoRAOptions(2, Alpha: 4, RampLength: 10);
         blocks = nn.ModuleList(Enumerable.Range(0, nBlocks).Select(_ => new Attn(d, options, dtype)).ToArray());
         head = nn.Linear(d, 3, dtype: dtype);
         RegisterComponents();

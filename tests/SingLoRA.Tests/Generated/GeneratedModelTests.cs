@@ -47,9 +47,9 @@ public class GeneratedModelTests
         var linearAttention = Assert.IsType<LinearAttention>(model.Blocks[0].Attention);
         Assert.Equal(new[] { "q", "k" }, linearAttention.Adapters.Select(a => a.Key));
         Assert.Same(linearAttention.QAdapter, linearAttention.Adapters[0].Value);
-        Assert.Equal(new SingLoRAOptions(2, RampSteps: 4), linearAttention.SingLoRAOptions);
+        Assert.Equal(new SingLoRAOptions(2, RampLength: 4), linearAttention.SingLoRAOptions);
         var mlp = Assert.IsType<Mlp>(model.Blocks[0].FeedForward);
-        Assert.Equal((8L, 32L, 32L), (mlp.UpAdapter.InFeatures, mlp.UpAdapter.OutFeatures, mlp.UpAdapter.Width));
+        Assert.Equal((8L, 32L, 32L), (mlp.UpAdapter.in_features, mlp.UpAdapter.out_features, mlp.UpAdapter.Width));
     }
 
     [Fact]
@@ -159,6 +159,38 @@ public class GeneratedModelTests
         attention.SafeMergeAdapters();
         Assert.All(attention.Adapters, a => Assert.True(a.Value.IsMerged));
         attention.UnmergeAdapters();
+    }
+
+    [Fact]
+    public void The_interface_operations_are_default_members_acting_on_the_module_as_the_extensions_do()
+    {
+        using var scope = NewDisposeScope();
+        var model = Model();
+        // The generator writes only what is per class; the operations are ISingLoRAModule's default members.
+        foreach (var type in new[] { typeof(LinearAttention), typeof(ModuleAttention), typeof(Mlp) })
+            foreach (var name in new[] { "AdvanceRamp", "SetRampStep", "RampValue", "MergeAdapters", "UnmergeAdapters", "SafeMergeAdapters", "FreezeAllButAdapters", "AdapterParameters" })
+                Assert.Null(type.GetMethod(name, System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.DeclaredOnly));
+
+        var block = (ISingLoRAModule)model.Blocks[1].Attention;
+        var other = (ISingLoRAModule)model.Blocks[0].Attention;
+        var own = block.Adapters.Select(a => a.Value).ToList();
+        Assert.Equal(2, own.Count);
+
+        block.SetRampStep(2);
+        block.AdvanceRamp();
+        Assert.All(own, a => Assert.Equal(3, a.RampStep));
+        Assert.Equal(0.75, block.RampValue());
+        Assert.All(other.Adapters, a => Assert.Equal(0, a.Value.RampStep));   // only the module's own subtree
+
+        block.FreezeAllButAdapters();
+        Assert.Equal(own.Select(a => a.A.Handle), block.AdapterParameters().Select(p => p.Handle));
+        Assert.Equal(own.Select(a => a.A.Handle), ((nn.Module)block).parameters().Where(p => p.requires_grad).Select(p => p.Handle));
+
+        block.MergeAdapters();
+        Assert.All(own, a => Assert.True(a.IsMerged));
+        Assert.All(other.Adapters, a => Assert.False(a.Value.IsMerged));
+        block.UnmergeAdapters();
+        Assert.All(own, a => Assert.False(a.IsMerged));
     }
 
     [Fact]

@@ -17,14 +17,14 @@ public class OverrideScopeTests
         Assert.Equal(declared.SingLoRAOptions, declared.QAdapter.Options);
 
         LinearAttention changed;
-        using (SingLoRAOverrides.Scope(o => o with { Rank = 3, RampSteps = 7 }))
+        using (SingLoRAOverrides.Scope(o => o with { Rank = 3, RampLength = 7 }))
         using (SingLoRAOverrides.Scope(o => o with { Init = AdapterInit.KaimingRank })) // nested: applied after the outer one
             changed = new LinearAttention(16);
 
-        Assert.Equal(declared.SingLoRAOptions with { Rank = 3, RampSteps = 7, Init = AdapterInit.KaimingRank }, changed.SingLoRAOptions);
+        Assert.Equal(declared.SingLoRAOptions with { Rank = 3, RampLength = 7, Init = AdapterInit.KaimingRank }, changed.SingLoRAOptions);
         Assert.All(changed.Adapters, a => Assert.Equal(changed.SingLoRAOptions, a.Value.Options));
         Assert.Equal(new long[] { 16, 3 }, changed.QAdapter.A.shape);
-        Assert.Equal(7, changed.QAdapter.RampSteps);
+        Assert.Equal(7, changed.QAdapter.RampLength);
 
         var after = new LinearAttention(16); // the scope is gone
         Assert.Equal(declared.SingLoRAOptions, after.SingLoRAOptions);

@@ -12,7 +12,7 @@ namespace SingLoRA.Tests.Generated;
 // Each annotated class has a twin without the attribute (the "pretrained" model whose checkpoint the adapted one loads).
 
 /// <summary>Attention with <c>Linear</c> fields called through <c>.forward</c>: the generator intercepts the q and k calls.</summary>
-[SingLoRA(Rank = 2, Targets = "q,k", RampSteps = 4)]
+[SingLoRA(Rank = 2, Targets = "q,k", RampLength = 4)]
 public partial class LinearAttention : Module<Tensor, Tensor>
 {
     private readonly Linear q, k, v, o;
@@ -36,7 +36,7 @@ public partial class LinearAttention : Module<Tensor, Tensor>
 }
 
 /// <summary>Attention with readonly <c>Module&lt;Tensor, Tensor&gt;</c> fields called through <c>.call</c>: the generator swaps the q and k fields.</summary>
-[SingLoRA(Rank = 2, Targets = "q,k", RampSteps = 4)]
+[SingLoRA(Rank = 2, Targets = "q,k", RampLength = 4)]
 public partial class ModuleAttention : Module<Tensor, Tensor>
 {
     private readonly Module<Tensor, Tensor> q, k, v, o;
@@ -60,7 +60,7 @@ public partial class ModuleAttention : Module<Tensor, Tensor>
 }
 
 /// <summary>An MLP whose up-projection (d → 4d, non-square) is adapted.</summary>
-[SingLoRA(Rank = 2, Targets = "up", RampSteps = 4)]
+[SingLoRA(Rank = 2, Targets = "up", RampLength = 4)]
 public partial class Mlp : Module<Tensor, Tensor>
 {
     private readonly Linear up, down;

@@ -22,7 +22,7 @@ namespace SingLoRA.Tests.Injection;
 public class RuntimeInjectionTests
 {
     private static readonly string[] Targets = { "embed.0", "q_proj", "v_proj", "o_proj", "mlp.0", "mlp.2", "heads.cls" };
-    private static readonly SingLoRAOptions Options = new(Rank: 2, Alpha: 4, RampSteps: 4);
+    private static readonly SingLoRAOptions Options = new(Rank: 2, Alpha: 4, RampLength: 4);
 
     // named_modules() order: each container's direct children first, then their subtrees.
     private static readonly string[] Reachable =
@@ -95,7 +95,7 @@ public class RuntimeInjectionTests
         using var scope = NewDisposeScope();
         var model = new ForeignNet();
         model.AddSingLoRA(Targets, Options);
-        model.SetRampStep(Options.RampSteps);   // u = 1
+        model.SetRampStep(Options.RampLength);   // u = 1
         var x = Input();
         var full = model.forward(x);
         foreach (var (path, adapter) in model.GetAdapters())
@@ -174,7 +174,7 @@ public class RuntimeInjectionTests
         using var scope = NewDisposeScope();
         var model = new ForeignNet();
         model.AddSingLoRA(Targets, Options);
-        Helpers.Randomise(model, step: Options.RampSteps);
+        Helpers.Randomise(model, step: Options.RampLength);
         var x = Input();
         var unmerged = model.forward(x);
 
@@ -191,13 +191,13 @@ public class RuntimeInjectionTests
         using var scope = NewDisposeScope();
         using var dir = Helpers.NewDir();
         var model = new ForeignNet();
-        var total = model.TrainableParameters().Total;
+        var total = model.CountParameters().Total;
         model.AddSingLoRA(Targets, Options);
         model.FreezeAllButAdapters();
         long adapterValues = model.GetAdapters().Sum(a => a.Adapter.A.numel());
-        Assert.Equal(new ParameterSummary(adapterValues, total + adapterValues), model.TrainableParameters());
+        Assert.Equal(new ParameterSummary(adapterValues, total + adapterValues), model.CountParameters());
 
-        Helpers.Randomise(model, step: Options.RampSteps);
+        Helpers.Randomise(model, step: Options.RampLength);
         var x = Input();
         var adapted = model.forward(x);
         string file = Path.Combine(dir.Path, "merged.safetensors");
@@ -220,7 +220,7 @@ public class RuntimeInjectionTests
         using var scope = NewDisposeScope();
         var block = new ForeignBlock(8);
         block.AddSingLoRA(new[] { "q_proj", "v_proj", "mlp.0", "mlp.2" }, Options, strict: true);
-        Helpers.Randomise(block, step: Options.RampSteps);
+        Helpers.Randomise(block, step: Options.RampLength);
         var x = randn(2, 5, 8);
         var before = block.forward(x);
 
@@ -306,7 +306,7 @@ public class RuntimeInjectionTests
         AssertUnchanged(model, state);
         Assert.True(Reference.Identical(output, model.forward(x)));
         foreach (var (path, module) in model.named_modules())
-            if (module is Linear linear) Assert.Null(SingLoRALinear.For(linear));
+            if (module is Linear linear) Assert.Null(SingLoRALinear.Wrapping(linear));
 
         var report = model.AddSingLoRA(Targets, Options);   // no layer is left marked as wrapped
         Assert.Equal(Reachable, report.Adapted.Select(a => a.Path));
@@ -329,7 +329,7 @@ public class RuntimeInjectionTests
         Assert.True(Reference.Identical(before, model.forward(x)));
         Assert.Equal(new[] { "fc1.bias", "fc1.singlora_A", "fc1.singlora_step", "fc1.weight", "fc2.bias", "fc2.singlora_A", "fc2.singlora_step", "fc2.weight" },
             model.state_dict().Keys.Order(StringComparer.Ordinal));
-        model.SetRampStep(Options.RampSteps);
+        model.SetRampStep(Options.RampLength);
         Assert.False(Reference.Identical(before, model.forward(x)));
         model.to(ScalarType.Float64);                   // the Sequential moves its items, the adapters among them
         Assert.Equal(ScalarType.Float64, model.GetAdapters()[1].Adapter.A.dtype);
@@ -374,7 +374,7 @@ public class RuntimeInjectionTests
         var model = new ForeignNet();
         model.eval();
         model.AddSingLoRA(Targets, Options with { Dropout = 0.5 });
-        model.SetRampStep(Options.RampSteps);
+        model.SetRampStep(Options.RampLength);
         Assert.All(model.GetAdapters(), a => Assert.False(a.Adapter.training));
         var x = Input();
         Assert.True(Reference.Identical(model.forward(x), model.forward(x)));   // no adapter dropout

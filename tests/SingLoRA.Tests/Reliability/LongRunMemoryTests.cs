@@ -25,8 +25,8 @@ public class LongRunMemoryTests(ITestOutputHelper output)
 
         public Tiny(int d) : base(nameof(Tiny))
         {
-            q = new SingLoRALinear(nn.Linear(d, d), new SingLoRAOptions(4, RampSteps: 100));
-            k = new SingLoRALinear(nn.Linear(d, d), new SingLoRAOptions(4, RampSteps: 100));
+            q = new SingLoRALinear(nn.Linear(d, d), new SingLoRAOptions(4, RampLength: 100));
+            k = new SingLoRALinear(nn.Linear(d, d), new SingLoRAOptions(4, RampLength: 100));
             head = nn.Linear(d, 1);
             RegisterComponents();
         }

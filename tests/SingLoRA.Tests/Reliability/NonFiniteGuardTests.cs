@@ -9,7 +9,7 @@ public class NonFiniteGuardTests
 {
     private static (SingLoRALinear Layer, optim.Optimizer Optimizer) Setup(double lr = 1e-2)
     {
-        var layer = new SingLoRALinear(nn.Linear(8, 8), new SingLoRAOptions(2, RampSteps: 0));
+        var layer = new SingLoRALinear(nn.Linear(8, 8), new SingLoRAOptions(2, RampLength: 0));
         return (layer, optim.AdamW(layer.AdapterParameters, lr: lr));
     }
 

@@ -63,7 +63,7 @@ public class RuntimeBadInputTests
     public void Non_finite_base_weights_are_refused_by_safe_merge()
     {
         using var scope = NewDisposeScope();
-        var layer = new SingLoRALinear(nn.Linear(8, 8), new SingLoRAOptions(2, RampSteps: 0));
+        var layer = new SingLoRALinear(nn.Linear(8, 8), new SingLoRAOptions(2, RampLength: 0));
         using (no_grad()) layer.weight[0, 0] = tensor(float.NaN);
         var w = layer.weight.detach().clone();
         Assert.Throws<InvalidOperationException>(() => layer.SafeMerge());

@@ -66,7 +66,7 @@ public class AdapterControlTests
         var (model, _, tokens) = Twins();
         var defaultOut = model.forward(tokens).detach();
 
-        model.AddAdapter("legal", o => o with { Rank = 1, RampSteps = 10 });
+        model.AddAdapter("legal", o => o with { Rank = 1, RampLength = 10 });
         Assert.Equal(new[] { "default", "legal" }, model.AdapterNames());
         Assert.Equal("default", model.ActiveAdapter());
         Assert.True(Reference.Identical(model.forward(tokens), defaultOut));   // adding does not activate
@@ -132,7 +132,7 @@ public class AdapterControlTests
     {
         using var scope = NewDisposeScope();
         manual_seed(4);
-        var layer = new SingLoRALinear(nn.Linear(16, 16), new SingLoRAOptions(4, RampSteps: 0));
+        var layer = new SingLoRALinear(nn.Linear(16, 16), new SingLoRAOptions(4, RampLength: 0));
         var a = layer.A;
         var optimizer = optim.AdamW(layer.AdapterParameters, lr: 1e-2);
 

@@ -32,7 +32,7 @@ public class DeviceMoveTests
         var linear = nn.Linear(dIn, dOut, hasBias: bias, dtype: dtype);
         if (kind == "singlora")
         {
-            var s = new SingLoRALinear(linear, new SingLoRAOptions(4, Alpha: 8, RampSteps: 10, Precision: precision));
+            var s = new SingLoRALinear(linear, new SingLoRAOptions(4, Alpha: 8, RampLength: 10, Precision: precision));
             s.SetRampStep(6);
             return s;
         }
@@ -169,7 +169,7 @@ public class DeviceMoveTests
         double ChangedFraction(AdapterPrecision precision)
         {
             manual_seed(21);
-            var layer = new SingLoRALinear(nn.Linear(64, 64, dtype: ScalarType.BFloat16), new SingLoRAOptions(8, RampSteps: 0, Precision: precision));
+            var layer = new SingLoRALinear(nn.Linear(64, 64, dtype: ScalarType.BFloat16), new SingLoRAOptions(8, RampLength: 0, Precision: precision));
             var a0 = layer.A.detach().clone();
             var x = randn(16, 64, dtype: ScalarType.BFloat16);
             var optimizer = optim.SGD(layer.AdapterParameters, learningRate: 1e-5);
@@ -197,7 +197,7 @@ public class DeviceMoveTests
             foreach (var (dIn, dOut) in new[] { (32, 32), (48, 16), (16, 48) })
             {
                 manual_seed(dIn + dOut);
-                var layer = new SingLoRALinear(nn.Linear(dIn, dOut), new SingLoRAOptions(4, Alpha: 6, RampSteps: 8));
+                var layer = new SingLoRALinear(nn.Linear(dIn, dOut), new SingLoRAOptions(4, Alpha: 6, RampLength: 8));
                 layer.SetRampStep(3);
                 var x = randn(2, 5, dIn);
                 var expected = Reference.SingLoRA(x, layer.weight, layer.bias, layer.A, 6.0 / 4, 3.0 / 8);
@@ -217,7 +217,7 @@ public class DeviceMoveTests
     {
         using var scope = NewDisposeScope();
         manual_seed(8);
-        var layer = new SingLoRALinear(nn.Linear(32, 48, dtype: ScalarType.Float64), new SingLoRAOptions(4, RampSteps: 7));
+        var layer = new SingLoRALinear(nn.Linear(32, 48, dtype: ScalarType.Float64), new SingLoRAOptions(4, RampLength: 7));
         layer.SetRampStep(3);   // u = 3/7: not a float32 number
         var x = randn(6, 32, dtype: ScalarType.Float64);
         var unmerged = layer.forward(x).detach();

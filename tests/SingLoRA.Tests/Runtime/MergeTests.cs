@@ -23,7 +23,7 @@ public class MergeTests
         var linear = nn.Linear(dIn, dOut, dtype: dtype);
         if (kind == "singlora")
         {
-            var s = new SingLoRALinear(linear, new SingLoRAOptions(8, Alpha: 8, RampSteps: 10, Init: AdapterInit.KaimingRank, Precision: precision));
+            var s = new SingLoRALinear(linear, new SingLoRAOptions(8, Alpha: 8, RampLength: 10, Init: AdapterInit.KaimingRank, Precision: precision));
             s.SetRampStep(4);
             return s;
         }
@@ -145,10 +145,11 @@ public class MergeTests
     public void A_float16_base_that_would_overflow_is_refused_by_both_merges()
     {
         using var scope = NewDisposeScope();
-        var layer = new SingLoRALinear(nn.Linear(8, 8, dtype: ScalarType.Float16), new SingLoRAOptions(2, Alpha: 2, RampSteps: 0));
+        var layer = new SingLoRALinear(nn.Linear(8, 8, dtype: ScalarType.Float16), new SingLoRAOptions(2, Alpha: 2, RampLength: 0));
         using (no_grad()) { layer.weight.fill_(60000); layer.A.fill_(100); } // finite update, but W0 + ΔW > 65504
         var w0 = layer.weight.detach().clone();
-        Assert.NotNull(layer.CheckMerge());
+        Assert.False(layer.CanMerge(out var reason));
+        Assert.Contains("non-finite", reason);
         Assert.Throws<InvalidOperationException>(() => layer.Merge());
         Assert.Throws<InvalidOperationException>(() => layer.SafeMerge());
         Assert.False(layer.IsMerged);
@@ -159,7 +160,7 @@ public class MergeTests
     public void Safe_merge_checks_the_merged_weights_where_plain_merge_checks_the_update()
     {
         using var scope = NewDisposeScope();
-        var layer = new SingLoRALinear(nn.Linear(4, 4), new SingLoRAOptions(1, Alpha: 1, RampSteps: 0));
+        var layer = new SingLoRALinear(nn.Linear(4, 4), new SingLoRAOptions(1, Alpha: 1, RampLength: 0));
         using (no_grad()) { layer.weight.fill_(3e38f); layer.A.fill_(1e19f); } // ΔW = 1e38 is finite; W0 + ΔW is not
         var w0 = layer.weight.detach().clone();
         var e = Assert.Throws<InvalidOperationException>(() => layer.SafeMerge());

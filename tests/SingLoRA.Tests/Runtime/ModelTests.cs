@@ -17,8 +17,8 @@ public class ModelTests
 
         public Block(int d) : base(nameof(Block))
         {
-            q = new SingLoRALinear(nn.Linear(d, d), new SingLoRAOptions(2, RampSteps: 10));
-            k = new SingLoRALinear(nn.Linear(d, d), new SingLoRAOptions(2, RampSteps: 10));
+            q = new SingLoRALinear(nn.Linear(d, d), new SingLoRAOptions(2, RampLength: 10));
+            k = new SingLoRALinear(nn.Linear(d, d), new SingLoRAOptions(2, RampLength: 10));
             o = new LoRALinear(nn.Linear(d, d), new LoRAOptions(2));
             RegisterComponents();
         }
@@ -82,7 +82,7 @@ public class ModelTests
         model.FreezeAllButAdapters();
         var trainable = model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.name).ToArray();
         Assert.Equal(new[] { "b.q.singlora_A", "b.k.singlora_A", "b.o.lora_A", "b.o.lora_B" }, trainable);
-        var summary = model.TrainableParameters();
+        var summary = model.CountParameters();
         Assert.Equal(2 * 8 * 2 + 2 * 8 * 2, summary.Trainable);
         Assert.Equal(summary.Trainable + 4 * (64 + 8), summary.Total);
         Assert.Contains("trainable params: 64 || all params: 352 || trainable%: 18.1818", summary.ToString());

@@ -13,7 +13,7 @@ public class OptionsTests
     [InlineData(4, 0, 100, 0.0, "Alpha")]
     [InlineData(4, -1, 100, 0.0, "Alpha")]
     [InlineData(4, double.NaN, 100, 0.0, "Alpha")]
-    [InlineData(4, 16, -1, 0.0, "RampSteps")]
+    [InlineData(4, 16, -1, 0.0, "RampLength")]
     [InlineData(4, 16, 100, 1.0, "Dropout")]
     [InlineData(4, 16, 100, -0.1, "Dropout")]
     public void Invalid_options_are_rejected_with_the_name_and_the_valid_range(int rank, double alpha, long ramp, double dropout, string name)
@@ -36,7 +36,7 @@ public class OptionsTests
         var attribute = new SingLoRAAttribute { Rank = 8 };
         var options = new SingLoRAOptions(8);
         Assert.Equal(options.Alpha, attribute.Alpha);
-        Assert.Equal(options.RampSteps, attribute.RampSteps);
+        Assert.Equal(options.RampLength, attribute.RampLength);
         Assert.Equal(options.Dropout, attribute.Dropout);
         Assert.Equal(options.Scaling, attribute.Scaling);
         Assert.Equal(options.Init, attribute.Init);

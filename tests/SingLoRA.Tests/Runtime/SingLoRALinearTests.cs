@@ -24,7 +24,7 @@ public class SingLoRALinearTests
     {
         using var scope = NewDisposeScope();
         manual_seed(1000 + dIn + 3 * dOut + rank + (bias ? 1 : 0));
-        var layer = new SingLoRALinear(nn.Linear(dIn, dOut, hasBias: bias), new SingLoRAOptions(rank, Alpha: 12, RampSteps: 40, Scaling: ScalingRule.AlphaOverRank));
+        var layer = new SingLoRALinear(nn.Linear(dIn, dOut, hasBias: bias), new SingLoRAOptions(rank, Alpha: 12, RampLength: 40, Scaling: ScalingRule.AlphaOverRank));
         layer.SetRampStep(10); // u = 0.25, mid-ramp
         layer.eval();
         var x = randn(5, 7, dIn); // a batch of sequences: the adapter must handle leading dimensions
@@ -44,7 +44,7 @@ public class SingLoRALinearTests
     public void Scaling_rules_give_alpha_over_r_or_alpha_over_sqrt_r(ScalingRule rule, double expectedScale)
     {
         using var scope = NewDisposeScope();
-        var layer = new SingLoRALinear(nn.Linear(32, 32), new SingLoRAOptions(16, Alpha: 16, RampSteps: 0, Scaling: rule));
+        var layer = new SingLoRALinear(nn.Linear(32, 32), new SingLoRAOptions(16, Alpha: 16, RampLength: 0, Scaling: rule));
         Assert.Equal(expectedScale, layer.Scale, 12);
         var x = randn(4, 32);
         var expected = Reference.SingLoRA(x, layer.weight, layer.bias, layer.A, expectedScale, 1.0);
@@ -61,8 +61,8 @@ public class SingLoRALinearTests
         var layer = new SingLoRALinear(nn.Linear(dIn, dOut), new SingLoRAOptions(rank));
         Assert.Equal(new long[] { Math.Max(dIn, dOut), rank }, layer.A.shape);
         Assert.Equal(expected, layer.AdapterParameterCount);
-        Assert.Equal(expected, layer.TrainableParameters().Trainable);
-        Assert.Equal(expected + (long)dIn * dOut + dOut, layer.TrainableParameters().Total);
+        Assert.Equal(expected, layer.CountParameters().Trainable);
+        Assert.Equal(expected + (long)dIn * dOut + dOut, layer.CountParameters().Total);
     }
 
     [Theory]
@@ -73,11 +73,11 @@ public class SingLoRALinearTests
     [InlineData(250, 100, 1.0)]
     [InlineData(0, 0, 1.0)]
     [InlineData(7, 0, 1.0)]
-    public void Ramp_is_min_of_t_over_T_and_one(long step, long rampSteps, double expected)
+    public void Ramp_is_min_of_t_over_T_and_one(long step, long rampLength, double expected)
     {
-        Assert.Equal(expected, SingLoRALinear.RampValueAt(step, rampSteps), 12);
+        Assert.Equal(expected, SingLoRALinear.RampValueAt(step, rampLength), 12);
         using var scope = NewDisposeScope();
-        var layer = new SingLoRALinear(nn.Linear(8, 8), new SingLoRAOptions(2, RampSteps: rampSteps));
+        var layer = new SingLoRALinear(nn.Linear(8, 8), new SingLoRAOptions(2, RampLength: rampLength));
         layer.SetRampStep(step);
         Assert.Equal(expected, layer.RampValue, 12);
     }
@@ -86,7 +86,7 @@ public class SingLoRALinearTests
     public void Ramp_advances_only_on_optimizer_steps_not_on_forward_calls()
     {
         using var scope = NewDisposeScope();
-        var layer = new SingLoRALinear(nn.Linear(8, 8), new SingLoRAOptions(2, RampSteps: 10));
+        var layer = new SingLoRALinear(nn.Linear(8, 8), new SingLoRAOptions(2, RampLength: 10));
         for (int i = 0; i < 5; i++) layer.forward(randn(3, 8)); // forwards (micro-batches, evaluation) do not count
         Assert.Equal(0, layer.RampStep);
         layer.AdvanceRamp();
@@ -102,7 +102,7 @@ public class SingLoRALinearTests
         var linear = nn.Linear(48, 24);
         var x = randn(6, 48);
         var before = linear.forward(x).clone();
-        var layer = new SingLoRALinear(linear, new SingLoRAOptions(8, RampSteps: 100, Init: AdapterInit.KaimingRank));
+        var layer = new SingLoRALinear(linear, new SingLoRAOptions(8, RampLength: 100, Init: AdapterInit.KaimingRank));
         Assert.True(Reference.Identical(layer.forward(x), before));
     }
 
@@ -110,7 +110,7 @@ public class SingLoRALinearTests
     public void Gradients_reach_A_only()
     {
         using var scope = NewDisposeScope();
-        var layer = new SingLoRALinear(nn.Linear(16, 24), new SingLoRAOptions(4, RampSteps: 10));
+        var layer = new SingLoRALinear(nn.Linear(16, 24), new SingLoRAOptions(4, RampLength: 10));
         layer.SetRampStep(5); // u > 0, so A gets a gradient
         layer.forward(randn(8, 16)).pow(2).sum().backward();
         Assert.False(layer.weight.requires_grad);
@@ -126,7 +126,7 @@ public class SingLoRALinearTests
     public void First_step_gradient_is_zero_because_u_of_zero_is_zero()
     {
         using var scope = NewDisposeScope();
-        var layer = new SingLoRALinear(nn.Linear(16, 16), new SingLoRAOptions(4, RampSteps: 10));
+        var layer = new SingLoRALinear(nn.Linear(16, 16), new SingLoRAOptions(4, RampLength: 10));
         layer.forward(randn(8, 16)).pow(2).sum().backward();
         Assert.Equal(0f, layer.A.grad!.abs().sum().item<float>());
     }
@@ -135,7 +135,7 @@ public class SingLoRALinearTests
     public void State_dict_keeps_the_base_keys_and_saves_the_step()
     {
         using var scope = NewDisposeScope();
-        var layer = new SingLoRALinear(nn.Linear(16, 8), new SingLoRAOptions(4, RampSteps: 50));
+        var layer = new SingLoRALinear(nn.Linear(16, 8), new SingLoRAOptions(4, RampLength: 50));
         layer.SetRampStep(17);
         var sd = layer.state_dict();
         Assert.Equal(new[] { "bias", "singlora_A", "singlora_step", "weight" }, sd.Keys.OrderBy(k => k, StringComparer.Ordinal));
@@ -144,7 +144,7 @@ public class SingLoRALinearTests
         try
         {
             layer.save(path);
-            var fresh = new SingLoRALinear(nn.Linear(16, 8), new SingLoRAOptions(4, RampSteps: 50));
+            var fresh = new SingLoRALinear(nn.Linear(16, 8), new SingLoRAOptions(4, RampLength: 50));
             Assert.Equal(0, fresh.RampStep);
             fresh.load(path);
             Assert.Equal(17, fresh.RampStep);
@@ -210,7 +210,7 @@ public class SingLoRALinearTests
     public void Dropout_acts_on_the_adapter_path_only()
     {
         using var scope = NewDisposeScope();
-        var layer = new SingLoRALinear(nn.Linear(32, 32), new SingLoRAOptions(4, RampSteps: 0, Dropout: 0.5));
+        var layer = new SingLoRALinear(nn.Linear(32, 32), new SingLoRAOptions(4, RampLength: 0, Dropout: 0.5));
         var x = randn(16, 32);
         layer.train();
         var baseOut = layer.Base.forward(x);
@@ -221,7 +221,7 @@ public class SingLoRALinearTests
         Assert.True(Reference.RelativeError(layer.forward(x), expectedFull) < 1e-6); // no dropout in evaluation
         // With u = 0 the adapter path vanishes, so dropout cannot touch the base output.
         layer.train();
-        var rampLayer = new SingLoRALinear(nn.Linear(32, 32), new SingLoRAOptions(4, RampSteps: 10, Dropout: 0.5));
+        var rampLayer = new SingLoRALinear(nn.Linear(32, 32), new SingLoRAOptions(4, RampLength: 10, Dropout: 0.5));
         Assert.True(Reference.Identical(rampLayer.forward(x), rampLayer.Base.forward(x)));
         Assert.NotNull(baseOut);
     }
@@ -232,7 +232,7 @@ public class SingLoRALinearTests
         using var scope = NewDisposeScope();
         var linear = nn.Linear(8, 8);
         var first = new SingLoRALinear(linear, new SingLoRAOptions(2));
-        Assert.Same(first, SingLoRALinear.For(linear));
+        Assert.Same(first, SingLoRALinear.Wrapping(linear));
         var e = Assert.Throws<ArgumentException>(() => new SingLoRALinear(linear, new SingLoRAOptions(2)));
         Assert.Contains("already wrapped", e.Message);
     }

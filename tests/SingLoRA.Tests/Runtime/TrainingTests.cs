@@ -17,7 +17,7 @@ public class TrainingTests
         using var outer = NewDisposeScope();
         manual_seed(2024);
         const int d = 32, rank = 4, steps = 300;
-        var layer = new SingLoRALinear(nn.Linear(d, d), new SingLoRAOptions(rank, Alpha: rank, RampSteps: 30));
+        var layer = new SingLoRALinear(nn.Linear(d, d), new SingLoRAOptions(rank, Alpha: rank, RampLength: 30));
         var u = randn(d, rank) / Math.Sqrt(d) * 2;
         var target = (layer.weight.detach() + u.matmul(u.t())).detach();
         var optimizer = optim.AdamW(layer.AdapterParameters, lr: 2e-2);

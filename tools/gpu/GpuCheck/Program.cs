@@ -92,7 +92,7 @@ public static class GpuCheckApp
 }
 
 /// <summary>An attention block as users write it, adapted by the generator: intercepted Linear fields (q, k) and a swapped module field (up).</summary>
-[SingLoRA(Rank = 4, Targets = "q,k,up", Alpha = 8, RampSteps = 5)]
+[SingLoRA(Rank = 4, Targets = "q,k,up", Alpha = 8, RampLength = 5)]
 public partial class CheckBlock : Module<Tensor, Tensor>
 {
     private readonly Linear q, k, v;
@@ -141,7 +141,7 @@ internal static class Checks
         var x64 = x.to(CPU).to_type(ScalarType.Float64);
         var w = layer.weight.detach().to(CPU).to_type(ScalarType.Float64);
         var a = layer.A.detach().to(CPU).to_type(ScalarType.Float64);
-        var delta = a.narrow(0, 0, layer.OutFeatures).matmul(a.narrow(0, 0, layer.InFeatures).t());
+        var delta = a.narrow(0, 0, layer.out_features).matmul(a.narrow(0, 0, layer.in_features).t());
         var y = x64.matmul((w + layer.CurrentScale * delta).t());
         return layer.bias is null ? y : y + layer.bias.detach().to(CPU).to_type(ScalarType.Float64);
     }
@@ -153,7 +153,7 @@ internal static class Checks
             foreach (var dtype in new[] { ScalarType.Float32, ScalarType.BFloat16 })
             {
                 manual_seed(dIn + dOut);
-                var layer = new SingLoRALinear(nn.Linear(dIn, dOut, device: device, dtype: dtype), new SingLoRAOptions(8, Alpha: 12, RampSteps: 40));
+                var layer = new SingLoRALinear(nn.Linear(dIn, dOut, device: device, dtype: dtype), new SingLoRAOptions(8, Alpha: 12, RampLength: 40));
                 layer.SetRampStep(10);
                 var x = randn(4, 9, dIn, device: device).to_type(dtype);
                 double err = RelErr(layer.forward(x), Reference(layer, x));
@@ -167,7 +167,7 @@ internal static class Checks
     public static string MergeUnmerge(Device device, ScalarType dtype)
     {
         manual_seed(7);
-        var layer = new SingLoRALinear(nn.Linear(64, 96, device: device, dtype: dtype), new SingLoRAOptions(8, RampSteps: 10));
+        var layer = new SingLoRALinear(nn.Linear(64, 96, device: device, dtype: dtype), new SingLoRAOptions(8, RampLength: 10));
         layer.SetRampStep(4);
         layer.eval();
         var w0 = layer.weight.detach().clone();

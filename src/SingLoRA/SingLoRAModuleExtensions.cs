@@ -12,7 +12,7 @@ namespace SingLoRA;
 /// <c>named_modules()</c> (no reflection), so an outer model drives every adapter inside it, including those of
 /// annotated blocks nested in a <c>ModuleList</c>.
 /// </summary>
-public static class SingLoRAModel
+public static class SingLoRAModuleExtensions
 {
     /// <summary>Every adapted layer (SingLoRA and LoRA) of the subtree, once each, with its (first) dotted path (<c>blocks.0.attn.q</c>).</summary>
     public static IReadOnlyList<(string Path, AdaptedLinear Layer)> GetAdaptedLayers(this nn.Module model)
@@ -106,7 +106,7 @@ public static class SingLoRAModel
         {
             var options = change is null ? layer.AdapterOptions(SingLoRALinear.DefaultAdapterName) : change(layer.AdapterOptions(SingLoRALinear.DefaultAdapterName));
             if (layer.AdapterNames.Contains(adapterName)) problems.Add($"'{path}' already has an adapter named '{adapterName}'");
-            else if (options.Rank > Math.Min(layer.InFeatures, layer.OutFeatures)) problems.Add($"'{path}' ([{layer.OutFeatures}, {layer.InFeatures}]) cannot take rank {options.Rank}");
+            else if (options.Rank > Math.Min(layer.in_features, layer.out_features)) problems.Add($"'{path}' ([{layer.out_features}, {layer.in_features}]) cannot take rank {options.Rank}");
             else if (options.Precision != layer.Precision) problems.Add($"'{path}' uses precision {layer.Precision}, not {options.Precision}");
             plan.Add((layer, options));
         }
@@ -185,7 +185,9 @@ public static class SingLoRAModel
     public static void SafeMergeAdapters(this nn.Module model)
     {
         var layers = RequireLayers(model);
-        var problems = layers.Select(l => (l.Path, Reason: l.Layer.CheckMerge())).Where(p => p.Reason is not null).ToList();
+        var problems = new List<(string Path, string Reason)>();
+        foreach (var (path, layer) in layers)
+            if (!layer.CanMerge(out var reason)) problems.Add((path, reason));
         if (problems.Count > 0)
             throw new InvalidOperationException("Safe merge refused, nothing was changed: " + string.Join(" ", problems.Select(p => $"[{p.Path}] {p.Reason}")));
         foreach (var (_, layer) in layers) layer.SafeMerge();
@@ -214,7 +216,7 @@ public static class SingLoRAModel
         model.GetAdaptedLayers().SelectMany(l => l.Layer.AdapterParameters).ToList();
 
     /// <summary>Trainable and total parameter counts, as PEFT's <c>print_trainable_parameters</c> reports them.</summary>
-    public static ParameterSummary TrainableParameters(this nn.Module model) => ParameterSummary.Of(model);
+    public static ParameterSummary CountParameters(this nn.Module model) => ParameterSummary.Of(model);
 
     private static IReadOnlyList<(string Path, SingLoRALinear Adapter)> RequireAdapters(nn.Module model)
     {
