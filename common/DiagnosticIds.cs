@@ -61,4 +61,12 @@ internal static class DiagnosticIds
     public const string AnnotatedBaseClass = "SLG0026";
     /// <summary>RampLength = 0: the random update applies at full scale from the first step.</summary>
     public const string NoRamp = "SLG0027";
+    /// <summary>LayerIndex names no instance int field or property the generated code can read.</summary>
+    public const string InvalidLayerIndex = "SLG0028";
+    /// <summary>Layers is not a list of indices and ranges.</summary>
+    public const string InvalidLayers = "SLG0029";
+    /// <summary>Layers without LayerIndex: the generated code cannot know a module's position.</summary>
+    public const string LayersWithoutLayerIndex = "SLG0030";
+    /// <summary>The LayerIndex member is not assigned before RegisterComponents() in a constructor.</summary>
+    public const string LayerIndexAssignedLate = "SLG0031";
 }

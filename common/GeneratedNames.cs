@@ -19,6 +19,9 @@ internal static class GeneratedNames
     /// <summary>The instance flag that makes <c>RegisterComponents()</c> create the adapters once: <c>__singloraRegistered</c>.</summary>
     public const string RegisteredField = "__singloraRegistered";
 
+    /// <summary>The static method that tests a layer index against the attribute's <c>Layers</c>: <c>__singloraAdaptsLayer</c>.</summary>
+    public const string AdaptsLayerMethod = "__singloraAdaptsLayer";
+
     /// <summary>The prefix of each target's adapter field: <c>__singloraAdapter_q</c>.</summary>
     public const string AdapterFieldPrefix = "__singloraAdapter_";
 
@@ -40,7 +43,7 @@ internal static class GeneratedNames
 
     /// <summary>Every member emitted on every annotated class, besides the per-target ones and RegisterComponents.</summary>
     public static readonly ImmutableArray<string> ClassMembers =
-        ImmutableArray.Create(OptionsProperty, AttributeOptionsField, AppliedOptionsField, RegisteredField).AddRange(InterfaceMembers);
+        ImmutableArray.Create(OptionsProperty, AttributeOptionsField, AppliedOptionsField, RegisteredField, AdaptsLayerMethod).AddRange(InterfaceMembers);
 
     /// <summary>The adapter field of a target.</summary>
     public static string AdapterField(string fieldName) => AdapterFieldPrefix + fieldName;

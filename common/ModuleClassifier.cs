@@ -38,17 +38,30 @@ internal sealed record TargetVerdict(TargetEntry Entry, IFieldSymbol? Field, Tar
     public string AdapterProperty => GeneratedNames.AdapterProperty(Entry.Name);
 }
 
+/// <summary>The attribute's choice of layers, when it is valid (a problem with it is a <see cref="ClassProblem"/>).</summary>
+/// <param name="IndexMember">The <c>int</c> field or property named by <c>LayerIndex</c>, or null when none is named (or it is invalid).</param>
+/// <param name="Ranges">The <c>Layers</c> ranges, or null when every layer is adapted (no <c>Layers</c>, or it is invalid).</param>
+internal sealed record LayerChoice(ISymbol? IndexMember, ImmutableArray<LayerRange>? Ranges)
+{
+    /// <summary>No choice: every instance is adapted.</summary>
+    public static readonly LayerChoice All = new(null, null);
+}
+
 /// <summary>The classifier's answer for one annotated class.</summary>
 internal sealed class ModuleClassification
 {
-    public ModuleClassification(INamedTypeSymbol type, AttributeData attribute, string? targetsText, ImmutableArray<ClassProblem> problems, ImmutableArray<TargetVerdict> targets)
+    public ModuleClassification(INamedTypeSymbol type, AttributeData attribute, string? targetsText, ImmutableArray<ClassProblem> problems, ImmutableArray<TargetVerdict> targets, LayerChoice layers)
     {
         Type = type;
         Attribute = attribute;
         TargetsText = targetsText;
         Problems = problems;
         Targets = targets;
+        Layers = layers;
     }
+
+    /// <summary>Which layers of a stack get adapters: the attribute's <c>LayerIndex</c> member and <c>Layers</c> ranges.</summary>
+    public LayerChoice Layers { get; }
 
     /// <summary>The annotated class.</summary>
     public INamedTypeSymbol Type { get; }
@@ -119,6 +132,9 @@ internal static class ModuleClassifier
             }
         }
 
+        // --- The layers of a stack that get adapters.
+        var layers = ClassifyLayers(type, attribute, problems);
+
         // --- The targets.
         var text = TargetsText(attribute);
         var verdicts = ImmutableArray.CreateBuilder<TargetVerdict>();
@@ -138,7 +154,80 @@ internal static class ModuleClassifier
             }
             verdicts.Add(verdict);
         }
-        return new ModuleClassification(type, attribute, text, problems.ToImmutable(), verdicts.ToImmutable());
+        return new ModuleClassification(type, attribute, text, problems.ToImmutable(), verdicts.ToImmutable(), layers);
+    }
+
+    /// <summary>
+    /// Reads <c>LayerIndex</c> and <c>Layers</c>. A problem with either is a class problem (the generated code would read
+    /// the member and test the ranges, so the class gets none until it is fixed): SLG0028 for the member, SLG0029 for the
+    /// ranges, SLG0030 for ranges without a member.
+    /// </summary>
+    private static LayerChoice ClassifyLayers(INamedTypeSymbol type, AttributeData attribute, ImmutableArray<ClassProblem>.Builder problems)
+    {
+        string? memberName = StringArgument(attribute, "LayerIndex");
+        string? layersText = StringArgument(attribute, "Layers");
+        ISymbol? member = null;
+        if (memberName is not null)
+        {
+            var problem = LayerIndexProblem(type, memberName, out member);
+            if (problem is not null)
+            {
+                problems.Add(new ClassProblem(DiagnosticIds.InvalidLayerIndex, problem));
+                member = null;
+            }
+        }
+        ImmutableArray<LayerRange>? ranges = null;
+        if (layersText is not null)
+        {
+            var parsed = LayerList.Parse(layersText);
+            if (parsed.Error is not null)
+                problems.Add(new ClassProblem(DiagnosticIds.InvalidLayers, parsed.Error));
+            else if (memberName is null)
+                problems.Add(new ClassProblem(DiagnosticIds.LayersWithoutLayerIndex, ""));
+            else
+                ranges = parsed.Ranges;
+        }
+        return new LayerChoice(member, ranges);
+    }
+
+    /// <summary>Why <paramref name="name"/> cannot be the layer-index member of <paramref name="type"/>, or null when it can (then <paramref name="member"/> is it).</summary>
+    private static string? LayerIndexProblem(INamedTypeSymbol type, string name, out ISymbol? member)
+    {
+        member = null;
+        if (name.Trim().Length == 0)
+            return "is empty";
+        for (var t = type; t is not null; t = t.BaseType)
+        {
+            var found = t.GetMembers(name).FirstOrDefault(m => !m.IsImplicitlyDeclared);
+            if (found is null) continue;
+            bool inherited = !SymbolEqualityComparer.Default.Equals(t, type);
+            if (found is not (IFieldSymbol or IPropertySymbol { IsIndexer: false }))
+                return $"names a {Describe(found)}";
+            if (found.IsStatic)
+                return "names a static member (the index differs per instance)";
+            if (inherited && found.DeclaredAccessibility == Accessibility.Private)
+                return $"names a private member of the base class '{t.Name}'";
+            var memberType = found is IFieldSymbol f ? f.Type : ((IPropertySymbol)found).Type;
+            if (memberType.SpecialType != SpecialType.System_Int32)
+                return $"names a member of type {memberType.ToDisplayString(SymbolDisplayFormat.MinimallyQualifiedFormat)}, not int";
+            if (found is IPropertySymbol { GetMethod: null })
+                return "names a property without a getter";
+            if (found is IPropertySymbol { GetMethod: { } getter } && inherited && getter.DeclaredAccessibility == Accessibility.Private)
+                return $"names a property of the base class '{t.Name}' whose getter is private";
+            member = found;
+            return null;
+        }
+        return "names no field or property of the class";
+    }
+
+    private static string? StringArgument(AttributeData attribute, string name)
+    {
+        foreach (var pair in attribute.NamedArguments)
+        {
+            if (pair.Key == name && pair.Value.Kind != TypedConstantKind.Error)
+                return pair.Value.Value as string;
+        }
+        return null;
     }
 
     private static TargetVerdict ClassifyTarget(INamedTypeSymbol type, TargetEntry entry, HashSet<string> seen, KnownSymbols symbols)

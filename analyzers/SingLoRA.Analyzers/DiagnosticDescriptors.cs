@@ -69,6 +69,14 @@ public static class DiagnosticDescriptors
     public const string TargetCopiedBeforeRegistrationId = DiagnosticIds.TargetCopiedBeforeRegistration;
     /// <summary>An annotated class derives from another annotated class.</summary>
     public const string AnnotatedBaseClassId = DiagnosticIds.AnnotatedBaseClass;
+    /// <summary>LayerIndex names no instance int field or property.</summary>
+    public const string InvalidLayerIndexId = DiagnosticIds.InvalidLayerIndex;
+    /// <summary>Layers is not a list of indices and ranges.</summary>
+    public const string InvalidLayersId = DiagnosticIds.InvalidLayers;
+    /// <summary>Layers without LayerIndex.</summary>
+    public const string LayersWithoutLayerIndexId = DiagnosticIds.LayersWithoutLayerIndex;
+    /// <summary>The LayerIndex member is not assigned before RegisterComponents().</summary>
+    public const string LayerIndexAssignedLateId = DiagnosticIds.LayerIndexAssignedLate;
 
     /// <summary>Diagnostic property: the largest rank every target with known sizes accepts without SLG0002 or SLG0003 (for the clamp fix).</summary>
     public const string MaxRankProperty = "MaxRank";
@@ -297,4 +305,36 @@ public static class DiagnosticDescriptors
         DiagnosticSeverity.Error,
         "Each annotated class gets its own RegisterComponents override, options and ISingLoRAModule members; in a derived annotated class they would hide the base's.",
         NotSupportedTag);
+
+    /// <summary>SLG0028.</summary>
+    public static readonly DiagnosticDescriptor InvalidLayerIndex = Create(
+        InvalidLayerIndexId,
+        "LayerIndex must name an int field or property of the class",
+        "LayerIndex = \"{0}\" on [SingLoRA] of '{1}' {2}; name an instance int field or property that holds the module's position in its stack (for example nameof(layer_idx)), set before RegisterComponents(). '{1}' gets no generated code until this is fixed.",
+        DiagnosticSeverity.Error,
+        "The generated RegisterComponents() reads the layer index from the member LayerIndex names, to decide whether this instance gets adapters (Layers, or a SingLoRAOverrides.Layers scope).");
+
+    /// <summary>SLG0029.</summary>
+    public static readonly DiagnosticDescriptor InvalidLayers = Create(
+        InvalidLayersId,
+        "Layers must be a list of layer indices and ranges",
+        "Layers on [SingLoRA] of '{0}' {1}; write non-negative indices and inclusive ranges separated by commas, for example \"0-3, 8\". '{0}' gets no generated code until this is fixed.",
+        DiagnosticSeverity.Error,
+        "Layers chooses which layers of a stack get adapters (PEFT's layers_to_transform): \"0-3, 8\" adapts layers 0, 1, 2, 3 and 8.");
+
+    /// <summary>SLG0030.</summary>
+    public static readonly DiagnosticDescriptor LayersWithoutLayerIndex = Create(
+        LayersWithoutLayerIndexId,
+        "Layers needs LayerIndex",
+        "[SingLoRA] of '{0}' sets Layers but not LayerIndex, so the generated code cannot know which layer an instance is; add LayerIndex = nameof(<the int member that holds the layer's position>), or choose layers at run time with SingLoRAOverrides.Layers(...). '{0}' gets no generated code until this is fixed.",
+        DiagnosticSeverity.Error,
+        "A module does not know its position in a stack by itself; the member LayerIndex names (Hugging Face's layer_idx) tells it.");
+
+    /// <summary>SLG0031.</summary>
+    public static readonly DiagnosticDescriptor LayerIndexAssignedLate = Create(
+        LayerIndexAssignedLateId,
+        "The LayerIndex member must be set before RegisterComponents()",
+        "'{0}' chooses its adapted layers by '{1}', but this constructor calls RegisterComponents() before it assigns '{1}'; every instance built here reads {2} and is adapted or left out as layer {2}. Assign '{1}' before RegisterComponents().",
+        DiagnosticSeverity.Warning,
+        "RegisterComponents() reads the layer index once, when it creates the adapters; a value assigned later changes nothing.");
 }

@@ -26,7 +26,8 @@ public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(
         InvalidRank, InvalidAlpha, InvalidDropout, NegativeRampLength, NoRamp, UndefinedEnumValue, EmptyTargets, DuplicateTarget,
         UnknownTarget, UnadaptableTarget, NotPartial, ContainingTypeNotPartial, NotAModule, MemberCollision,
-        RegisterComponentsDeclared, MissingRegisterComponents, AnnotatedBaseClass);
+        RegisterComponentsDeclared, MissingRegisterComponents, AnnotatedBaseClass, InvalidLayerIndex, InvalidLayers, LayersWithoutLayerIndex,
+        LayerIndexAssignedLate);
 
     /// <inheritdoc />
     public override void Initialize(AnalysisContext context)
@@ -152,6 +153,9 @@ public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
                     case DiagnosticIds.ContainingTypeNotPartial: Report(ContainingTypeNotPartial, identifier, name, problem.Detail); break;
                     case DiagnosticIds.NotAModule: Report(NotAModule, identifier, name, problem.Detail); break;
                     case DiagnosticIds.AnnotatedBaseClass: Report(AnnotatedBaseClass, identifier, name, problem.Detail); break;
+                    case DiagnosticIds.InvalidLayerIndex: Report(InvalidLayerIndex, info.ValueLocation("LayerIndex"), info.Value("LayerIndex"), name, problem.Detail); break;
+                    case DiagnosticIds.InvalidLayers: Report(InvalidLayers, info.ValueLocation("Layers"), name, problem.Detail); break;
+                    case DiagnosticIds.LayersWithoutLayerIndex: Report(LayersWithoutLayerIndex, info.ValueLocation("Layers"), name); break;
                     case DiagnosticIds.RegisterComponentsDeclared:
                         foreach (var method in _type.GetMembers(GeneratedNames.RegisterComponents).Where(m => m is IMethodSymbol { Parameters.Length: 0 } && GeneratedCode.IsUserDeclared(m)))
                         {
@@ -235,6 +239,13 @@ public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
                 && !classification.Problems.Any(p => p.DiagnosticId is DiagnosticIds.NotAModule or DiagnosticIds.RegisterComponentsDeclared))
                 Report(MissingRegisterComponents, identifier, name);
 
+            // --- The layer index is read by RegisterComponents(): it must be set before the call.
+            if (classification.Layers.IndexMember is { } indexMember && classification.AdaptableTargets.Any())
+            {
+                foreach (var late in LayerIndexAssignedLate(indexMember, context.CancellationToken))
+                    Report(DiagnosticDescriptors.LayerIndexAssignedLate, late, name, indexMember.Name, "0");
+            }
+
             if (!classification.IsGenerated)
                 return;
 
@@ -256,6 +267,54 @@ public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
                     && generated.TryGetValue(member.Name, out var what))
                     Report(MemberCollision, location, name, member.Name, what);
             }
+        }
+
+        /// <summary>
+        /// The RegisterComponents() calls of constructors that have not assigned <paramref name="member"/> before the call.
+        /// Only a field or auto-property of the class itself without an initializer is checked: an initializer (a primary
+        /// constructor's parameter, say) runs first, a computed property needs no assignment, and a base class's
+        /// constructor runs before this one's body.
+        /// </summary>
+        private IEnumerable<Location> LayerIndexAssignedLate(ISymbol member, System.Threading.CancellationToken cancellationToken)
+        {
+            if (!SymbolEqualityComparer.Default.Equals(member.ContainingType, _type) || HasInitializerOrBody(member, cancellationToken))
+                yield break;
+            foreach (var constructor in _type.InstanceConstructors)
+            {
+                if (constructor.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(cancellationToken) is not ConstructorDeclarationSyntax syntax)
+                    continue;
+                var nodes = syntax.DescendantNodes(n => n is not (AnonymousFunctionExpressionSyntax or LocalFunctionStatementSyntax)).ToList();
+                var call = nodes.OfType<InvocationExpressionSyntax>().FirstOrDefault(i => i.ArgumentList.Arguments.Count == 0 && i.Expression switch
+                {
+                    IdentifierNameSyntax id => id.Identifier.ValueText == GeneratedNames.RegisterComponents,
+                    MemberAccessExpressionSyntax { Expression: ThisExpressionSyntax } access => access.Name.Identifier.ValueText == GeneratedNames.RegisterComponents,
+                    _ => false,
+                });
+                if (call is null) continue;
+                bool assigned = nodes.OfType<AssignmentExpressionSyntax>().Any(a => a.SpanStart < call.SpanStart && a.Left switch
+                {
+                    IdentifierNameSyntax id => id.Identifier.ValueText == member.Name,
+                    MemberAccessExpressionSyntax { Expression: ThisExpressionSyntax } access => access.Name.Identifier.ValueText == member.Name,
+                    _ => false,
+                });
+                if (!assigned) yield return call.GetLocation();
+            }
+        }
+
+        private static bool HasInitializerOrBody(ISymbol member, System.Threading.CancellationToken cancellationToken)
+        {
+            foreach (var reference in member.DeclaringSyntaxReferences)
+            {
+                switch (reference.GetSyntax(cancellationToken))
+                {
+                    case VariableDeclaratorSyntax { Initializer: not null }:
+                        return true;
+                    case PropertyDeclarationSyntax property when property.Initializer is not null || property.ExpressionBody is not null
+                        || property.AccessorList?.Accessors.Any(a => a.Body is not null || a.ExpressionBody is not null) == true:
+                        return true;
+                }
+            }
+            return false;
         }
 
         private static string Format(double value) => value.ToString("R", CultureInfo.InvariantCulture);

@@ -29,6 +29,9 @@ internal abstract class ModuleSlot
     /// <summary>Null when the place can hold a <see cref="SingLoRALinear"/>; otherwise why it cannot.</summary>
     public abstract string? CannotHoldAdapter { get; }
 
+    /// <summary>True when the place can hold a module of type <paramref name="type"/> (a slot emptied of an adapter must take its plain layer back).</summary>
+    public virtual bool CanHold(Type type) => true;
+
     /// <summary>A key that is equal for two slots that denote the same place.</summary>
     public abstract (object Owner, string Place) Key { get; }
 
@@ -92,6 +95,8 @@ internal sealed class ContainerSlot(nn.Module container, Type elementType, strin
         ? null
         : $"{TypeName(container.GetType())} {Show(path)} can hold only {TypeName(elementType)} items, and a SingLoRALinear is not one (Linear is sealed)";
 
+    public override bool CanHold(Type type) => elementType.IsAssignableFrom(type);
+
     public override (object Owner, string Place) Key => (container, place);
 
     public override void Put(nn.Module module) => put(module);
@@ -112,6 +117,8 @@ internal sealed class FieldSlot(nn.Module owner, string ownerPath, FieldInfo hol
             ? $"field {holder.DeclaringType!.Name}.{FieldName} of {Show(ownerPath)} is typed Linear: Linear is sealed, so the field cannot hold an adapter, " +
               $"and the compiled code that calls {FieldName}.forward(x) cannot be redirected at run time"
             : $"field {holder.DeclaringType!.Name}.{FieldName} of {Show(ownerPath)} is typed {TypeName(holder.FieldType)}, which a SingLoRALinear is not";
+
+    public override bool CanHold(Type type) => holder.FieldType.IsAssignableFrom(type);
 
     public override (object Owner, string Place) Key => (owner, $"field {holder.DeclaringType!.FullName}.{holder.Name}");
 

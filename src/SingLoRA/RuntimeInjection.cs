@@ -101,11 +101,7 @@ public static class RuntimeInjection
         options.Validate();
         TorchSharpInternals.EnsureAvailable();
 
-        var modules = new List<(string Path, nn.Module Module)>();
-        var byPath = new Dictionary<string, nn.Module>(StringComparer.Ordinal) { [""] = model };
-        foreach (var (path, module) in model.named_modules())
-            if (byPath.TryAdd(path, module)) modules.Add((path, module));
-        var fields = FieldHolders(modules.Prepend(("", model)));
+        var (modules, byPath, fields) = Scan(model);
 
         var plans = new List<Plan>();
         var skipped = new List<SkippedTarget>();
@@ -178,8 +174,48 @@ public static class RuntimeInjection
         return null;
     }
 
+    /// <summary>
+    /// How to take each of <paramref name="layers"/> (adapters that no generated module owns: AddSingLoRA's, or made by
+    /// hand) out of <paramref name="model"/>: write its plain layer into every place that holds the adapter. Nothing is
+    /// changed here; a layer that cannot be unloaded is described in <paramref name="problems"/> instead.
+    /// </summary>
+    internal static List<(string Path, Action Unload)> PlanUnloads(nn.Module model, IReadOnlyList<(string Path, AdaptedLinear Layer)> layers, List<string> problems)
+    {
+        var plans = new List<(string, Action)>();
+        if (layers.Count == 0) return plans;
+        TorchSharpInternals.EnsureAvailable();
+        var (modules, byPath, fields) = Scan(model);
+        foreach (var (path, layer) in layers)
+        {
+            var paths = modules.Where(m => ReferenceEquals(m.Module, layer)).Select(m => m.Path).ToList();
+            var slots = SlotsOf(layer, paths, byPath, fields);
+            var blocked = slots.Where(s => !s.CanHold(typeof(Linear))).Select(s => s.Description).ToList();
+            if (paths.Count == 0)
+                problems.Add($"'{path}': the model itself is the adapter; there is no parent to put the plain layer back into (use its Base).");
+            else if (blocked.Count > 0)
+                problems.Add($"'{path}': {string.Join(", ", blocked)} cannot hold the plain Linear the adapter wraps; change its type or unload the adapter by hand.");
+            else
+                plans.Add((path, () =>
+                {
+                    foreach (var slot in slots) slot.Put(layer.Base);
+                    if (layer is SingLoRALinear) SingLoRALinear.Release(layer.Base);
+                }));
+        }
+        return plans;
+    }
+
+    // The model's modules by first path (the model itself is ""), and which fields of which modules hold each module.
+    private static (List<(string Path, nn.Module Module)> Modules, Dictionary<string, nn.Module> ByPath, Dictionary<nn.Module, List<FieldSlot>> Fields) Scan(nn.Module model)
+    {
+        var modules = new List<(string Path, nn.Module Module)>();
+        var byPath = new Dictionary<string, nn.Module>(StringComparer.Ordinal) { [""] = model };
+        foreach (var (path, module) in model.named_modules())
+            if (byPath.TryAdd(path, module)) modules.Add((path, module));
+        return (modules, byPath, FieldHolders(modules.Prepend(("", model))));
+    }
+
     // Every place that holds `layer`: its registrations (and container items) under each parent, and every field of any module of the tree.
-    private static List<ModuleSlot> SlotsOf(Linear layer, List<string> paths, Dictionary<string, nn.Module> byPath, Dictionary<nn.Module, List<FieldSlot>> fields)
+    private static List<ModuleSlot> SlotsOf(nn.Module layer, List<string> paths, Dictionary<string, nn.Module> byPath, Dictionary<nn.Module, List<FieldSlot>> fields)
     {
         var slots = new List<ModuleSlot>();
         foreach (var path in paths)

@@ -41,4 +41,19 @@ public sealed class SingLoRAAttribute : Attribute
 
     /// <summary>The dtype of <c>A</c> relative to the base weight. Default <see cref="AdapterPrecision.AtLeastFloat32"/> (float32 on a 16-bit base).</summary>
     public AdapterPrecision Precision { get; set; } = AdapterPrecision.AtLeastFloat32;
+
+    /// <summary>
+    /// The name of the class's <c>int</c> field or property that holds the module's position in its stack (Hugging Face's
+    /// <c>layer_idx</c>), for example <c>nameof(layer_idx)</c>. It must be set before <c>RegisterComponents()</c> runs.
+    /// <see cref="Layers"/> and a <see cref="SingLoRAOverrides.Layers(int[])"/> scope choose layers by this index.
+    /// </summary>
+    public string? LayerIndex { get; set; }
+
+    /// <summary>
+    /// The layer indices to adapt (PEFT's <c>layers_to_transform</c>): comma-separated indices and inclusive ranges, for
+    /// example <c>"0-3, 8"</c>. A module whose <see cref="LayerIndex"/> member holds another value is built without
+    /// adapters: its targets stay plain layers with no adapter keys. Requires <see cref="LayerIndex"/>. Default: every layer.
+    /// A <see cref="SingLoRAOverrides.Layers(int[])"/> scope replaces it at run time.
+    /// </summary>
+    public string? Layers { get; set; }
 }

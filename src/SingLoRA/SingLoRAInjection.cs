@@ -72,6 +72,31 @@ public static class SingLoRAInjection
             $"wrapped the one that was there (adapters wrap the layer present at registration): create '{fieldName}' before RegisterComponents() " +
             "and do not reassign it, or copy new weights into it (q.weight.copy_(...)) instead."));
 
+    /// <summary>
+    /// Takes the adapter <paramref name="adapter"/> of the field <paramref name="fieldName"/> of <paramref name="ownerType"/> out
+    /// again (what the generated <c>ISingLoRAModule.UnloadTarget</c> calls): its plain layer takes its place (and name) among
+    /// <paramref name="submodules"/>, and intercepted calls run the plain layer from now on.
+    /// </summary>
+    /// <returns>The plain layer, for the generated code to put back into a field that held the adapter.</returns>
+    /// <exception cref="InvalidOperationException">The adapter is merged (its base weight holds the update), or is not registered in the module.</exception>
+    public static Linear Unload(OrderedDict<string, nn.Module> submodules, string ownerType, string fieldName, SingLoRALinear adapter)
+    {
+        ArgumentNullException.ThrowIfNull(submodules);
+        ArgumentNullException.ThrowIfNull(adapter);
+        if (adapter.IsMerged)
+            throw new InvalidOperationException($"{ownerType}.{fieldName} is merged: its weight holds the update, so unloading the adapter would keep it silently. Call UnmergeAdapters() first.");
+        int index = -1;
+        for (int i = 0; i < submodules.Count; i++)
+            if (ReferenceEquals(submodules[i].Item2, adapter)) { index = i; break; }
+        if (index < 0)
+            throw new InvalidOperationException($"The adapter of {ownerType}.{fieldName} is no longer registered in its module (its registration was replaced by hand), so it cannot be unloaded.");
+        var layer = adapter.Base;
+        submodules[index] = (submodules[index].Item1, layer);
+        SingLoRALinear.Release(layer);
+        s_leftPlain.AddOrUpdate(layer, ownerType + "." + fieldName);
+        return layer;
+    }
+
     /// <summary>The adapters that exist, by field name, in declaration order (what the generated <c>Adapters</c> returns).</summary>
     public static IReadOnlyList<KeyValuePair<string, SingLoRALinear>> Present(params KeyValuePair<string, SingLoRALinear?>[] adapters) =>
         adapters.Where(a => a.Value is not null).Select(a => new KeyValuePair<string, SingLoRALinear>(a.Key, a.Value!)).ToList();
@@ -79,5 +104,6 @@ public static class SingLoRAInjection
     /// <summary>The error for an adapter that is used before it exists.</summary>
     public static InvalidOperationException NotCreated(string ownerType, string fieldName) =>
         new($"{ownerType}.{fieldName} has no SingLoRA adapter: either the module has not called RegisterComponents() yet (adapters are created there; call it at the end of {ownerType}'s constructor), " +
-            "or it was built without adapters (a SingLoRAOverrides.WithoutAdapters() or Layers(...) scope left it out).");
+            "or it has none by choice: it was built without adapters (the attribute's Layers, or a SingLoRAOverrides.WithoutAdapters() or Layers(...) scope, left it out) " +
+            "or UnloadAdapters() took them out.");
 }

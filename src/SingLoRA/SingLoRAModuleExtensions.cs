@@ -92,6 +92,45 @@ public static class SingLoRAModuleExtensions
     }
 
     /// <summary>
+    /// Takes the adapters of the layers whose path <paramref name="where"/> selects (every adapted layer when null) out
+    /// of the model, PEFT's <c>unload()</c>: each plain <see cref="Linear"/> goes back where its adapter was, so those
+    /// layers have no adapter keys, no adapter parameters and compute exactly the base layer, as if the model had been built
+    /// without them. The way to choose adapted layers by module path after construction (<c>p =&gt; !p.StartsWith("layers.0.")</c>).
+    /// Works on <c>[SingLoRA]</c>-generated modules and on <see cref="RuntimeInjection.AddSingLoRA(nn.Module, IEnumerable{string}, SingLoRAOptions, bool)"/>'s
+    /// adapters. The base weights stay as the adapter left them (frozen); every named adapter of a layer goes with it.
+    /// All or nothing: every selected layer is checked before any is changed. Build the optimizer after unloading.
+    /// </summary>
+    /// <returns>The paths of the unloaded layers, in model order (empty when <paramref name="where"/> selects none).</returns>
+    /// <exception cref="InvalidOperationException">A selected layer is merged (its weight holds the update: call
+    /// <see cref="UnmergeAdapters"/> first), or cannot be unloaded (named in the message); nothing was changed.</exception>
+    public static IReadOnlyList<string> UnloadAdapters(this nn.Module model, Func<string, bool>? where = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var layers = model.GetAdaptedLayers().Where(l => where?.Invoke(l.Path) ?? true).ToList();
+        var problems = layers.Where(l => l.Layer.IsMerged).Select(l => $"'{l.Path}' is merged (its weight holds the update; call UnmergeAdapters() first)").ToList();
+
+        // A generated module unloads its own targets (it must also clear its adapter field and restore a swapped field).
+        var plans = new List<(string Path, Action Unload)>();
+        var byPath = model.named_modules().GroupBy(m => m.name).ToDictionary(g => g.Key, g => g.First().module, StringComparer.Ordinal);
+        byPath[""] = model;
+        var others = new List<(string Path, AdaptedLinear Layer)>();
+        foreach (var (path, layer) in layers)
+        {
+            int dot = path.LastIndexOf('.');
+            if (path.Length > 0 && byPath[dot < 0 ? "" : path[..dot]] is ISingLoRAModule owner
+                && owner.Adapters.FirstOrDefault(a => ReferenceEquals(a.Value, layer)) is { Key: { } target })
+                plans.Add((path, () => owner.UnloadTarget(target)));
+            else
+                others.Add((path, layer));
+        }
+        plans.AddRange(RuntimeInjection.PlanUnloads(model, others, problems));
+        if (problems.Count > 0)
+            throw new InvalidOperationException($"UnloadAdapters changed nothing: {string.Join("; ", problems)}.");
+        foreach (var (_, unload) in plans) unload();
+        return layers.Select(l => l.Path).Where(p => plans.Any(x => x.Path == p)).ToList();
+    }
+
+    /// <summary>
     /// Adds an adapter called <paramref name="adapterName"/> to every SingLoRA layer, each with a fresh <c>A</c> and step 0,
     /// not active. Its options are each layer's default adapter's, changed by <paramref name="change"/> when given
     /// (<c>o =&gt; o with { Rank = 16 }</c>). All or nothing: every layer is checked before any changes.

@@ -26,12 +26,16 @@ namespace SingLoRA;
 /// The change applies when a module creates its adapters (in <c>RegisterComponents()</c>), on the current thread
 /// and async flow only; scopes nest, the inner change applied to the outer one's result. A change that returns null
 /// builds the module without adapters: its targets stay plain <c>Linear</c> layers (no adapter keys, nothing to train;
-/// generated calls on them run the plain layer). The result is validated like any options. A module's
+/// generated calls on them run the plain layer). A <see cref="Layers(int[])"/> scope replaces the attribute's own
+/// <see cref="SingLoRAAttribute.Layers"/> choice. The result is validated like any options. A module's
 /// <see cref="ISingLoRAModule.SingLoRAOptions"/> reports the options it really used.
 /// </remarks>
 public static class SingLoRAOverrides
 {
-    private static readonly AsyncLocal<Func<SingLoRAOptions, string, SingLoRAOptions?>?> s_current = new();
+    // The active scopes, innermost first: each either changes the options or chooses layers.
+    private static readonly AsyncLocal<Frame?> s_current = new();
+
+    private sealed record Frame(Frame? Outer, Func<SingLoRAOptions, SingLoRAOptions?>? Change, Func<string, int?, bool>? Chooses);
 
     /// <summary>
     /// Applies <paramref name="change"/> to the options of every annotated module built until the scope is disposed.
@@ -40,16 +44,18 @@ public static class SingLoRAOverrides
     public static IDisposable Scope(Func<SingLoRAOptions, SingLoRAOptions?> change)
     {
         ArgumentNullException.ThrowIfNull(change);
-        return Push((options, _) => change(options));
+        return Push(change, null);
     }
 
     /// <summary>Builds every annotated module created until the scope is disposed without adapters (plain layers, the base model).</summary>
-    public static IDisposable WithoutAdapters() => Push((_, _) => null);
+    public static IDisposable WithoutAdapters() => Push(_ => null, null);
 
     /// <summary>
-    /// Adapts only the instances at <paramref name="indices"/> (0-based) of each annotated class built until the scope is
-    /// disposed, counted in construction order per class: for a stack built in a loop, the layer indices (PEFT's
-    /// <c>layers_to_transform</c>). The other instances get no adapter at all. Counting starts afresh in each scope.
+    /// Adapts only the layers at <paramref name="indices"/> (0-based) of each annotated class built until the scope is
+    /// disposed (PEFT's <c>layers_to_transform</c>); the others get no adapter at all. A class whose attribute names a
+    /// <see cref="SingLoRAAttribute.LayerIndex"/> member is chosen by that member's value; any other class by construction
+    /// order, counted per class from the start of the scope (for a stack built in a loop, the layer indices). The scope
+    /// replaces the attribute's <see cref="SingLoRAAttribute.Layers"/>; nested <c>Layers</c> scopes must all choose a layer.
     /// </summary>
     public static IDisposable Layers(params int[] indices)
     {
@@ -57,33 +63,76 @@ public static class SingLoRAOverrides
         if (indices.Any(i => i < 0)) throw new ArgumentOutOfRangeException(nameof(indices), "Layer indices start at 0.");
         var chosen = new HashSet<int>(indices);
         var built = new Dictionary<string, int>(StringComparer.Ordinal);
-        return Push((options, owner) =>
+        return Push(null, (owner, layerIndex) =>
         {
-            int index = built.TryGetValue(owner, out var n) ? n : 0;
-            built[owner] = index + 1;
-            return chosen.Contains(index) ? options : null;
+            int index;
+            if (layerIndex is { } declared)
+            {
+                index = declared;
+            }
+            else
+            {
+                lock (built)
+                {
+                    index = built.TryGetValue(owner, out var n) ? n : 0;
+                    built[owner] = index + 1;
+                }
+            }
+            return chosen.Contains(index);
         });
     }
 
-    private static IDisposable Push(Func<SingLoRAOptions, string, SingLoRAOptions?> change)
+    private static IDisposable Push(Func<SingLoRAOptions, SingLoRAOptions?>? change, Func<string, int?, bool>? chooses)
     {
         var outer = s_current.Value;
-        s_current.Value = outer is null ? change : (declared, owner) => outer(declared, owner) is { } o ? change(o, owner) : null;
+        s_current.Value = new Frame(outer, change, chooses);
         return new Restore(outer);
     }
 
     /// <summary>
     /// The options a module of class <paramref name="ownerType"/> declared, with the active scopes' changes applied, or null
-    /// when a scope builds it without adapters. What the generated code calls; not meant to be called by hand.
+    /// when a scope builds it without adapters. What the generated code calls for a class without a layer index; not meant to be called by hand.
     /// </summary>
     [EditorBrowsable(EditorBrowsableState.Never)]
-    public static SingLoRAOptions? Apply(SingLoRAOptions declared, string ownerType)
+    public static SingLoRAOptions? Apply(SingLoRAOptions declared, string ownerType) => Resolve(declared, ownerType, null, true);
+
+    /// <summary>
+    /// The same for a class whose attribute names a <see cref="SingLoRAAttribute.LayerIndex"/> member: <paramref name="layerIndex"/>
+    /// is its value, and <paramref name="attributeChooses"/> whether the attribute's <see cref="SingLoRAAttribute.Layers"/>
+    /// includes it (true when the attribute has none). An active <see cref="Layers(int[])"/> scope decides instead of the attribute.
+    /// </summary>
+    [EditorBrowsable(EditorBrowsableState.Never)]
+    public static SingLoRAOptions? Apply(SingLoRAOptions declared, string ownerType, int layerIndex, bool attributeChooses) =>
+        Resolve(declared, ownerType, layerIndex, attributeChooses);
+
+    private static SingLoRAOptions? Resolve(SingLoRAOptions declared, string ownerType, int? layerIndex, bool attributeChooses)
     {
         ArgumentNullException.ThrowIfNull(declared);
-        return s_current.Value is { } change ? change(declared, ownerType) : declared;
+        ArgumentNullException.ThrowIfNull(ownerType);
+        var frames = new List<Frame>();
+        for (var f = s_current.Value; f is not null; f = f.Outer) frames.Insert(0, f);
+
+        // Every Layers scope counts this module (so construction order stays right), whatever the others decide.
+        bool chosen = true, anyLayers = false;
+        foreach (var f in frames)
+        {
+            if (f.Chooses is null) continue;
+            anyLayers = true;
+            chosen &= f.Chooses(ownerType, layerIndex);
+        }
+        if (!(anyLayers ? chosen : attributeChooses)) return null;
+
+        SingLoRAOptions? options = declared;
+        foreach (var f in frames)
+        {
+            if (f.Change is null) continue;
+            options = f.Change(options);
+            if (options is null) return null;
+        }
+        return options;
     }
 
-    private sealed class Restore(Func<SingLoRAOptions, string, SingLoRAOptions?>? outer) : IDisposable
+    private sealed class Restore(Frame? outer) : IDisposable
     {
         private bool _disposed;
 

@@ -244,6 +244,51 @@ public class ModuleAnalyzerTests
         V.AnalyzeAsync(new[] { Attention("SingLoRA(Rank = 4, Targets = \"q,k\")").Replace("        RegisterComponents();\n", "") }, null,
             "root = true\n[*.cs]\ndotnet_diagnostic.SLG0020.severity = none\n");
 
+    // --- SLG0028..SLG0031 the layers of a stack (LayerIndex, Layers)
+
+    private static string Indexed(string layerArguments, string field = "    public int layer_idx = 2;", string register = "        RegisterComponents();\n") =>
+        Attention($"SingLoRA(Rank = 4, Targets = \"q,k\", {layerArguments})", extra: field).Replace("        RegisterComponents();\n", register);
+
+    [Fact]
+    public Task LayerIndex_and_Layers_are_accepted() => V.AnalyzeAsync(Indexed("LayerIndex = nameof(layer_idx), Layers = \"0-3, 8\""));
+
+    [Fact]
+    public Task LayerIndex_alone_is_accepted_and_may_name_a_property_with_an_initializer() =>
+        V.AnalyzeAsync(Indexed("LayerIndex = nameof(LayerIdx)", field: "    public int LayerIdx { get; } = 1;"));
+
+    [Fact]
+    public Task A_layer_index_assigned_before_RegisterComponents_is_accepted() =>
+        V.AnalyzeAsync(Indexed("LayerIndex = nameof(layer_idx), Layers = \"1\"", field: "    private readonly int layer_idx;",
+            register: "        layer_idx = 1;\n        RegisterComponents();\n"));
+
+    [Fact]
+    public Task A_layer_index_never_assigned_before_RegisterComponents_is_reported_at_the_call() =>
+        V.AnalyzeAsync(Indexed("LayerIndex = nameof(layer_idx), Layers = \"1\"", field: "    private readonly int layer_idx;",
+            register: "        {|SLG0031:RegisterComponents()|};\n        this.layer_idx = 1;\n"));
+
+    [Theory]
+    [InlineData("    public int depth;", "names no field or property of the class")]
+    [InlineData("    public long layer_idx;", "names a member of type long, not int")]
+    [InlineData("    public static int layer_idx;", "names a static member (the index differs per instance)")]
+    [InlineData("    public int layer_idx() => 0;", "names a method")]
+    [InlineData("    public int layer_idx { set { } }", "names a property without a getter")]
+    public Task A_LayerIndex_that_names_no_usable_int_member_is_an_error(string field, string why) =>
+        V.AnalyzeAsync(Indexed("LayerIndex = {|#0:\"layer_idx\"|}", field: field),
+            V.Diagnostic("SLG0028").WithLocation(0).WithArguments("layer_idx", "Attention", why));
+
+    [Theory]
+    [InlineData("", "is empty; write the layer indices to adapt, for example \"0-3, 8\", or remove Layers to adapt every layer")]
+    [InlineData("0-3,,8", "has an empty entry")]
+    [InlineData("0-3, x", "has the entry 'x', which is neither an index (8) nor a range (0-3) of non-negative integers")]
+    [InlineData("-1", "has the entry '-1', which is neither an index (8) nor a range (0-3) of non-negative integers")]
+    [InlineData("5-2", "has the range '5-2', whose first index is larger than its last; write it as 2-5")]
+    public Task Layers_that_are_not_indices_and_ranges_are_an_error(string layers, string why) =>
+        V.AnalyzeAsync(Indexed($"LayerIndex = nameof(layer_idx), Layers = {{|#0:\"{layers}\"|}}"),
+            V.Diagnostic("SLG0029").WithLocation(0).WithArguments("Attention", why));
+
+    [Fact]
+    public Task Layers_without_LayerIndex_is_an_error() => V.AnalyzeAsync(Indexed("Layers = {|SLG0030:\"0-3\"|}"));
+
     // --- The attribute twice: the compiler already reports CS0579 (AllowMultiple = false); nothing is added.
 
     [Fact]

@@ -198,6 +198,29 @@ public static class Cases
         }
         """;
 
+    /// <summary>A Hugging Face style decoder layer that knows its <c>layer_idx</c> and adapts layers 0-3 and 8 only (PEFT's <c>layers_to_transform</c>).</summary>
+    public const string LayerChoice = Usings + """
+        namespace Models.Llama;
+
+        [SingLoRA(Rank = 8, Targets = "q_proj,v_proj", LayerIndex = nameof(layer_idx), Layers = "0-3, 8")]
+        public partial class DecoderLayer : Module<Tensor, Tensor>
+        {
+            private readonly int layer_idx;
+            private readonly Linear q_proj;
+            private readonly Module<Tensor, Tensor> v_proj;
+
+            public DecoderLayer(int layerIdx) : base(nameof(DecoderLayer))
+            {
+                layer_idx = layerIdx;
+                q_proj = Linear(16, 16);
+                v_proj = Linear(16, 16);
+                RegisterComponents();
+            }
+
+            public override Tensor forward(Tensor x) => q_proj.forward(x) + v_proj.call(x);
+        }
+        """;
+
     /// <summary>Every snapshotted case by name (the name of its snapshot file).</summary>
     public static readonly IReadOnlyDictionary<string, (string Path, string Text)[]> All = new Dictionary<string, (string, string)[]>
     {
@@ -209,6 +232,7 @@ public static class Cases
         [nameof(UsingSystemReflection)] = new[] { ("ReflectiveAttention.cs", UsingSystemReflection) },
         [nameof(SplitPartialClass)] = SplitPartialClass,
         [nameof(SkippedTargets)] = new[] { ("Odd.cs", SkippedTargets) },
+        [nameof(LayerChoice)] = new[] { ("DecoderLayer.cs", LayerChoice) },
     };
 
     /// <summary>The case names, for <c>[MemberData]</c>.</summary>

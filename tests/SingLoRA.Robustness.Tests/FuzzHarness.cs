@@ -18,7 +18,7 @@ namespace SingLoRA.Robustness.Tests;
 internal sealed class FuzzHarness
 {
     /// <summary>The diagnostics that explain why a whole class gets no generated code.</summary>
-    private static readonly string[] ClassReasons = { "SLG0015", "SLG0016", "SLG0017", "SLG0019", "SLG0026" };
+    private static readonly string[] ClassReasons = { "SLG0015", "SLG0016", "SLG0017", "SLG0019", "SLG0026", "SLG0028", "SLG0029", "SLG0030" };
 
     /// <summary>The diagnostics that explain why one target gets no adapter.</summary>
     private static readonly string[] TargetReasons = { "SLG0010", "SLG0011", "SLG0012", "SLG0013", "SLG0018" };

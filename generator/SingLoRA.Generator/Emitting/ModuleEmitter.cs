@@ -49,8 +49,10 @@ internal static class ModuleEmitter
         w.Line($"partial class {m.ClassName}{m.TypeParameters} : global::SingLoRA.ISingLoRAModule").Open();
         EmitOptions(w, m);
         foreach (var t in m.Targets) EmitTarget(w, m, t);
+        EmitLayerChoice(w, m);
         EmitRegisterComponents(w, m);
         EmitAdapters(w, m);
+        EmitUnloadTarget(w, m);
         w.Close();
 
         foreach (var _ in m.ContainingTypes) w.Close();
@@ -97,7 +99,7 @@ internal static class ModuleEmitter
         w.Line($"private {Adapter}? {GeneratedNames.AdapterField(t.FieldName)};");
         w.Line();
         w.Line($"/// <summary>The SingLoRA adapter that wraps <c>{t.FieldName}</c>; its parameter <c>A</c> is saved as <c>{t.FieldName}.singlora_A</c>.</summary>");
-        w.Line($"/// <exception cref=\"global::System.InvalidOperationException\">The module has not called <c>RegisterComponents()</c> yet, or was built without adapters.</exception>");
+        w.Line($"/// <exception cref=\"global::System.InvalidOperationException\">The module has not called <c>RegisterComponents()</c> yet, was built without adapters, or <c>UnloadAdapters()</c> took this one out.</exception>");
         w.Line(GeneratedCode);
         w.Line($"public {Adapter} {t.PropertyName} => {GeneratedNames.AdapterField(t.FieldName)} ?? throw {Injection}.NotCreated({Quote(m.DisplayName)}, {Quote(t.FieldName)});");
     }
@@ -117,7 +119,16 @@ internal static class ModuleEmitter
         {
             w.Line($"if ({GeneratedNames.RegisteredField}) return;");
             w.Line($"{GeneratedNames.RegisteredField} = true;");
-            w.Line($"var options = {GeneratedNames.AppliedOptionsField} = global::SingLoRA.SingLoRAOverrides.Apply({GeneratedNames.AttributeOptionsField}, {Quote(m.DisplayName)});");
+            if (m.Layers is { } layers)
+            {
+                w.Line($"int layerIndex = this.{layers.IndexMember};");
+                var chooses = layers.Ranges.Count == 0 ? "true" : $"{GeneratedNames.AdaptsLayerMethod}(layerIndex)";
+                w.Line($"var options = {GeneratedNames.AppliedOptionsField} = global::SingLoRA.SingLoRAOverrides.Apply({GeneratedNames.AttributeOptionsField}, {Quote(m.DisplayName)}, layerIndex, {chooses});");
+            }
+            else
+            {
+                w.Line($"var options = {GeneratedNames.AppliedOptionsField} = global::SingLoRA.SingLoRAOverrides.Apply({GeneratedNames.AttributeOptionsField}, {Quote(m.DisplayName)});");
+            }
             foreach (var t in m.Targets)
             {
                 var field = GeneratedNames.AdapterField(t.FieldName);
@@ -130,6 +141,55 @@ internal static class ModuleEmitter
                 }
             }
         }
+        w.Close();
+    }
+
+    private static void EmitLayerChoice(SourceWriter w, ModuleModel m)
+    {
+        if (m.Layers is not { Ranges.Count: > 0 } layers || m.Targets.Count == 0) return;
+        var tests = layers.Ranges.Select(r => r.First == r.Last
+            ? $"layer == {r.First.ToString(CultureInfo.InvariantCulture)}"
+            : $"(layer >= {r.First.ToString(CultureInfo.InvariantCulture)} && layer <= {r.Last.ToString(CultureInfo.InvariantCulture)})");
+        w.Line();
+        w.Line($"/// <summary>Whether the layer at <paramref name=\"layer\"/> gets adapters: the attribute's <c>Layers = \"{layers.Text}\"</c>.</summary>");
+        w.Line(GeneratedCode);
+        w.Line($"private static bool {GeneratedNames.AdaptsLayerMethod}(int layer) => {string.Join(" || ", tests)};");
+    }
+
+    private static void EmitUnloadTarget(SourceWriter w, ModuleModel m)
+    {
+        w.Line();
+        w.Line("/// <inheritdoc />");
+        w.Line(GeneratedCode);
+        if (m.Targets.Count == 0)
+        {
+            w.Line("bool global::SingLoRA.ISingLoRAModule.UnloadTarget(string target) => false;");
+            return;
+        }
+        w.Line("bool global::SingLoRA.ISingLoRAModule.UnloadTarget(string target)").Open();
+        w.Line("switch (target)").Open();
+        foreach (var t in m.Targets)
+        {
+            var field = GeneratedNames.AdapterField(t.FieldName);
+            w.Line($"case {Quote(t.FieldName)}:").Open();
+            w.Line($"if ({field} is not {{ }} adapter) return false;");
+            var unload = $"{Injection}.Unload(this._internal_submodules, {Quote(m.DisplayName)}, {Quote(t.FieldName)}, adapter)";
+            if (t.Kind == TargetKind.SwappedField)
+            {
+                w.Line(t.IsReadOnly
+                    ? $"global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.{t.FieldIdentifier}) = {unload};"
+                    : $"this.{t.FieldIdentifier} = {unload};");
+            }
+            else
+            {
+                w.Line($"{unload};");   // the Linear stays in the field; the interceptors now run it plainly
+            }
+            w.Line($"{field} = null;");
+            w.Line("return true;");
+            w.Close();
+        }
+        w.Line("default:").Indent().Line("return false;").Dedent();
+        w.Close();
         w.Close();
     }
 

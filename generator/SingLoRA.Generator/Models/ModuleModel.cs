@@ -15,6 +15,7 @@ namespace SingLoRA.Generator.Models;
 /// <param name="Options">The attribute's values.</param>
 /// <param name="Targets">The targets that name a usable field, in attribute order.</param>
 /// <param name="Interceptors">The intercepted calls on <c>Linear</c> targets, grouped per target and method.</param>
+/// <param name="Layers">The attribute's choice of layers, or null when it names no <c>LayerIndex</c> member.</param>
 internal sealed record ModuleModel(
     string HintName,
     string? Namespace,
@@ -24,7 +25,14 @@ internal sealed record ModuleModel(
     string DisplayName,
     OptionsModel Options,
     EquatableArray<TargetModel> Targets,
-    EquatableArray<InterceptorModel> Interceptors);
+    EquatableArray<InterceptorModel> Interceptors,
+    LayersModel? Layers);
+
+/// <summary>Which layers of a stack get adapters.</summary>
+/// <param name="IndexMember">The <c>int</c> member holding the module's layer index, as an identifier (escaped when a keyword).</param>
+/// <param name="Ranges">The attribute's <c>Layers</c> ranges; empty when it has none (every layer is adapted).</param>
+/// <param name="Text">The <c>Layers</c> text as written, for the generated documentation; empty when none.</param>
+internal sealed record LayersModel(string IndexMember, EquatableArray<LayerRange> Ranges, string Text);
 
 /// <summary>A type that contains the annotated class.</summary>
 /// <param name="Keyword">The declaration keyword: <c>class</c>, <c>struct</c>, <c>record</c>, <c>record struct</c> or <c>interface</c>.</param>

@@ -73,7 +73,8 @@ internal static class ModuleParser
             display,
             ReadOptions(context.Attributes[0]),
             targets.ToEquatableArray(),
-            InterceptorFinder.Find(type, interceptedFields, context.SemanticModel, cancellationToken));
+            InterceptorFinder.Find(type, interceptedFields, context.SemanticModel, cancellationToken),
+            ReadLayers(classification));
     }
 
     /// <summary>With the attribute on two partial declarations, only the first application produces output.</summary>
@@ -103,6 +104,14 @@ internal static class ModuleParser
         for (var t = type; t is not null; t = t.ContainingType)
             names.Insert(0, t.Arity == 0 ? t.Name : t.Name + "_" + t.Arity);
         return names;
+    }
+
+    private static LayersModel? ReadLayers(ModuleClassification classification)
+    {
+        if (classification.Layers.IndexMember is not { } member) return null;
+        var ranges = classification.Layers.Ranges ?? System.Collections.Immutable.ImmutableArray<LayerRange>.Empty;
+        var text = classification.Layers.Ranges is null ? "" : string.Join(", ", ranges.Select(r => r.First == r.Last ? $"{r.First}" : $"{r.First}-{r.Last}"));
+        return new LayersModel(GeneratedNames.Escape(member.Name), ranges.ToEquatableArray(), text);
     }
 
     private static OptionsModel ReadOptions(AttributeData attribute)

@@ -53,7 +53,7 @@ namespace Models
         private global::SingLoRA.SingLoRALinear? __singloraAdapter_c_attn;
 
         /// <summary>The SingLoRA adapter that wraps <c>c_attn</c>; its parameter <c>A</c> is saved as <c>c_attn.singlora_A</c>.</summary>
-        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, or was built without adapters.</exception>
+        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, was built without adapters, or <c>UnloadAdapters()</c> took this one out.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         public global::SingLoRA.SingLoRALinear CAttnAdapter => __singloraAdapter_c_attn ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("Block<TNorm>", "c_attn");
 
@@ -76,5 +76,23 @@ namespace Models
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => global::SingLoRA.SingLoRAInjection.Present(
             new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("c_attn", __singloraAdapter_c_attn));
+
+        /// <inheritdoc />
+        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
+        bool global::SingLoRA.ISingLoRAModule.UnloadTarget(string target)
+        {
+            switch (target)
+            {
+                case "c_attn":
+                {
+                    if (__singloraAdapter_c_attn is not { } adapter) return false;
+                    global::SingLoRA.SingLoRAInjection.Unload(this._internal_submodules, "Block<TNorm>", "c_attn", adapter);
+                    __singloraAdapter_c_attn = null;
+                    return true;
+                }
+                default:
+                    return false;
+            }
+        }
     }
 }

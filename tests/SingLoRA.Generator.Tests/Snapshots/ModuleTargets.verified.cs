@@ -27,7 +27,7 @@ namespace Models.Audio
         private global::SingLoRA.SingLoRALinear? __singloraAdapter_q_proj;
 
         /// <summary>The SingLoRA adapter that wraps <c>q_proj</c>; its parameter <c>A</c> is saved as <c>q_proj.singlora_A</c>.</summary>
-        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, or was built without adapters.</exception>
+        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, was built without adapters, or <c>UnloadAdapters()</c> took this one out.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         public global::SingLoRA.SingLoRALinear QProjAdapter => __singloraAdapter_q_proj ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("SelfAttention", "q_proj");
 
@@ -36,7 +36,7 @@ namespace Models.Audio
         private global::SingLoRA.SingLoRALinear? __singloraAdapter_k_proj;
 
         /// <summary>The SingLoRA adapter that wraps <c>k_proj</c>; its parameter <c>A</c> is saved as <c>k_proj.singlora_A</c>.</summary>
-        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, or was built without adapters.</exception>
+        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, was built without adapters, or <c>UnloadAdapters()</c> took this one out.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         public global::SingLoRA.SingLoRALinear KProjAdapter => __singloraAdapter_k_proj ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("SelfAttention", "k_proj");
 
@@ -45,7 +45,7 @@ namespace Models.Audio
         private global::SingLoRA.SingLoRALinear? __singloraAdapter_wq;
 
         /// <summary>The SingLoRA adapter that wraps <c>wq</c>; its parameter <c>A</c> is saved as <c>wq.singlora_A</c>.</summary>
-        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, or was built without adapters.</exception>
+        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, was built without adapters, or <c>UnloadAdapters()</c> took this one out.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         public global::SingLoRA.SingLoRALinear WqAdapter => __singloraAdapter_wq ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("SelfAttention", "wq");
 
@@ -75,5 +75,37 @@ namespace Models.Audio
             new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("q_proj", __singloraAdapter_q_proj),
             new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("k_proj", __singloraAdapter_k_proj),
             new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("wq", __singloraAdapter_wq));
+
+        /// <inheritdoc />
+        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
+        bool global::SingLoRA.ISingLoRAModule.UnloadTarget(string target)
+        {
+            switch (target)
+            {
+                case "q_proj":
+                {
+                    if (__singloraAdapter_q_proj is not { } adapter) return false;
+                    global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.q_proj) = global::SingLoRA.SingLoRAInjection.Unload(this._internal_submodules, "SelfAttention", "q_proj", adapter);
+                    __singloraAdapter_q_proj = null;
+                    return true;
+                }
+                case "k_proj":
+                {
+                    if (__singloraAdapter_k_proj is not { } adapter) return false;
+                    global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.k_proj) = global::SingLoRA.SingLoRAInjection.Unload(this._internal_submodules, "SelfAttention", "k_proj", adapter);
+                    __singloraAdapter_k_proj = null;
+                    return true;
+                }
+                case "wq":
+                {
+                    if (__singloraAdapter_wq is not { } adapter) return false;
+                    this.wq = global::SingLoRA.SingLoRAInjection.Unload(this._internal_submodules, "SelfAttention", "wq", adapter);
+                    __singloraAdapter_wq = null;
+                    return true;
+                }
+                default:
+                    return false;
+            }
+        }
     }
 }

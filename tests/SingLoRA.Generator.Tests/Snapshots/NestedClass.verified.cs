@@ -60,7 +60,7 @@ namespace Models
             private global::SingLoRA.SingLoRALinear? __singloraAdapter_wq;
 
             /// <summary>The SingLoRA adapter that wraps <c>wq</c>; its parameter <c>A</c> is saved as <c>wq.singlora_A</c>.</summary>
-            /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, or was built without adapters.</exception>
+            /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, was built without adapters, or <c>UnloadAdapters()</c> took this one out.</exception>
             [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
             public global::SingLoRA.SingLoRALinear WqAdapter => __singloraAdapter_wq ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("Encoder.Attention", "wq");
 
@@ -69,7 +69,7 @@ namespace Models
             private global::SingLoRA.SingLoRALinear? __singloraAdapter_wk;
 
             /// <summary>The SingLoRA adapter that wraps <c>wk</c>; its parameter <c>A</c> is saved as <c>wk.singlora_A</c>.</summary>
-            /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, or was built without adapters.</exception>
+            /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, was built without adapters, or <c>UnloadAdapters()</c> took this one out.</exception>
             [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
             public global::SingLoRA.SingLoRALinear WkAdapter => __singloraAdapter_wk ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("Encoder.Attention", "wk");
 
@@ -94,6 +94,31 @@ namespace Models
             public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => global::SingLoRA.SingLoRAInjection.Present(
                 new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("wq", __singloraAdapter_wq),
                 new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("wk", __singloraAdapter_wk));
+
+            /// <inheritdoc />
+            [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
+            bool global::SingLoRA.ISingLoRAModule.UnloadTarget(string target)
+            {
+                switch (target)
+                {
+                    case "wq":
+                    {
+                        if (__singloraAdapter_wq is not { } adapter) return false;
+                        global::SingLoRA.SingLoRAInjection.Unload(this._internal_submodules, "Encoder.Attention", "wq", adapter);
+                        __singloraAdapter_wq = null;
+                        return true;
+                    }
+                    case "wk":
+                    {
+                        if (__singloraAdapter_wk is not { } adapter) return false;
+                        global::SingLoRA.SingLoRAInjection.Unload(this._internal_submodules, "Encoder.Attention", "wk", adapter);
+                        __singloraAdapter_wk = null;
+                        return true;
+                    }
+                    default:
+                        return false;
+                }
+            }
         }
     }
 }

@@ -53,7 +53,7 @@ partial class Mlp : global::SingLoRA.ISingLoRAModule
     private global::SingLoRA.SingLoRALinear? __singloraAdapter_up;
 
     /// <summary>The SingLoRA adapter that wraps <c>up</c>; its parameter <c>A</c> is saved as <c>up.singlora_A</c>.</summary>
-    /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, or was built without adapters.</exception>
+    /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, was built without adapters, or <c>UnloadAdapters()</c> took this one out.</exception>
     [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
     public global::SingLoRA.SingLoRALinear UpAdapter => __singloraAdapter_up ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("Mlp", "up");
 
@@ -76,4 +76,22 @@ partial class Mlp : global::SingLoRA.ISingLoRAModule
     [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
     public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => global::SingLoRA.SingLoRAInjection.Present(
         new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("up", __singloraAdapter_up));
+
+    /// <inheritdoc />
+    [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
+    bool global::SingLoRA.ISingLoRAModule.UnloadTarget(string target)
+    {
+        switch (target)
+        {
+            case "up":
+            {
+                if (__singloraAdapter_up is not { } adapter) return false;
+                global::SingLoRA.SingLoRAInjection.Unload(this._internal_submodules, "Mlp", "up", adapter);
+                __singloraAdapter_up = null;
+                return true;
+            }
+            default:
+                return false;
+        }
+    }
 }

@@ -58,7 +58,7 @@ namespace Models
         private global::SingLoRA.SingLoRALinear? __singloraAdapter_q;
 
         /// <summary>The SingLoRA adapter that wraps <c>q</c>; its parameter <c>A</c> is saved as <c>q.singlora_A</c>.</summary>
-        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, or was built without adapters.</exception>
+        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, was built without adapters, or <c>UnloadAdapters()</c> took this one out.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         public global::SingLoRA.SingLoRALinear QAdapter => __singloraAdapter_q ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("SplitAttention", "q");
 
@@ -67,7 +67,7 @@ namespace Models
         private global::SingLoRA.SingLoRALinear? __singloraAdapter_k;
 
         /// <summary>The SingLoRA adapter that wraps <c>k</c>; its parameter <c>A</c> is saved as <c>k.singlora_A</c>.</summary>
-        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, or was built without adapters.</exception>
+        /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, was built without adapters, or <c>UnloadAdapters()</c> took this one out.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         public global::SingLoRA.SingLoRALinear KAdapter => __singloraAdapter_k ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("SplitAttention", "k");
 
@@ -92,5 +92,30 @@ namespace Models
         public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => global::SingLoRA.SingLoRAInjection.Present(
             new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("q", __singloraAdapter_q),
             new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("k", __singloraAdapter_k));
+
+        /// <inheritdoc />
+        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
+        bool global::SingLoRA.ISingLoRAModule.UnloadTarget(string target)
+        {
+            switch (target)
+            {
+                case "q":
+                {
+                    if (__singloraAdapter_q is not { } adapter) return false;
+                    global::SingLoRA.SingLoRAInjection.Unload(this._internal_submodules, "SplitAttention", "q", adapter);
+                    __singloraAdapter_q = null;
+                    return true;
+                }
+                case "k":
+                {
+                    if (__singloraAdapter_k is not { } adapter) return false;
+                    global::SingLoRA.SingLoRAInjection.Unload(this._internal_submodules, "SplitAttention", "k", adapter);
+                    __singloraAdapter_k = null;
+                    return true;
+                }
+                default:
+                    return false;
+            }
+        }
     }
 }
