@@ -41,11 +41,7 @@ internal sealed record TargetVerdict(TargetEntry Entry, IFieldSymbol? Field, Tar
 /// <summary>The attribute's choice of layers, when it is valid (a problem with it is a <see cref="ClassProblem"/>).</summary>
 /// <param name="IndexMember">The <c>int</c> field or property named by <c>LayerIndex</c>, or null when none is named (or it is invalid).</param>
 /// <param name="Ranges">The <c>Layers</c> ranges, or null when every layer is adapted (no <c>Layers</c>, or it is invalid).</param>
-internal sealed record LayerChoice(ISymbol? IndexMember, ImmutableArray<LayerRange>? Ranges)
-{
-    /// <summary>No choice: every instance is adapted.</summary>
-    public static readonly LayerChoice All = new(null, null);
-}
+internal sealed record LayerChoice(ISymbol? IndexMember, ImmutableArray<LayerRange>? Ranges);
 
 /// <summary>The classifier's answer for one annotated class.</summary>
 internal sealed class ModuleClassification
