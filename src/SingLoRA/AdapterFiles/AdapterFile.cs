@@ -289,6 +289,11 @@ public static class AdapterFile
         }
         foreach (var t in config.Targets.Where(t => !byPath.ContainsKey(t.Path)))
             problems.Add($"Unexpected target: the config has {Display(t.Path)} ({t.Kind}) but the model has no adapted layer there.");
+        int missing = layers.Count(l => !targets.ContainsKey(l.Path));
+        if (missing > 0 && config.Targets.All(t => byPath.ContainsKey(t.Path)))
+            problems.Add($"The file adapts {missing} layer(s) fewer than the model. If the model that saved it had layers left out (the attribute's Layers, a " +
+                "SingLoRAOverrides.Layers scope, or UnloadAdapters), build this one the same way, or take the extra adapters out before loading: " +
+                "model.UnloadAdapters(path => !targets.Contains(path)) with the config's target_modules as targets.");
         // The checks below look at the slot's tensors and options; a layer without the slot was reported above.
         var withSlot = layers.Where(l => l.Layer is SingLoRALinear s ? s.AdapterNames.Contains(slot) : slot == SingLoRALinear.DefaultAdapterName).ToList();
 

@@ -127,6 +127,10 @@ public class UnloadAdaptersTests
 
         var target = new TinyTransformer(adapted: true);
         target.load_state_dict(baseWeights, strict: false);
+        var before = target.forward(tokens).detach();
+        var refused = Assert.Throws<AdapterLoadException>(() => target.LoadAdapters(dir.Path));   // the model still adapts block 0
+        Assert.Contains(refused.Problems, p => p.StartsWith("The file adapts 3 layer(s) fewer than the model.") && p.Contains("UnloadAdapters"));
+        Assert.True(Reference.Identical(target.forward(tokens), before));                          // nothing was loaded
         target.UnloadAdapters(InBlock0);
         target.LoadAdapters(dir.Path);
         Assert.True(Reference.Identical(target.forward(tokens), expected));
