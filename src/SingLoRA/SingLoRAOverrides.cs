@@ -62,6 +62,12 @@ public static class SingLoRAOverrides
         ArgumentNullException.ThrowIfNull(indices);
         if (indices.Any(i => i < 0)) throw new ArgumentOutOfRangeException(nameof(indices), "Layer indices start at 0.");
         var chosen = new HashSet<int>(indices);
+        return ChooseLayers(chosen.Contains);
+    }
+
+    // A Layers scope: `chosen` decides by the module's declared layer index, or by its construction order in the scope.
+    private static IDisposable ChooseLayers(Func<int, bool> chosen)
+    {
         var built = new Dictionary<string, int>(StringComparer.Ordinal);
         return Push(null, (owner, layerIndex) =>
         {
@@ -78,8 +84,23 @@ public static class SingLoRAOverrides
                     built[owner] = index + 1;
                 }
             }
-            return chosen.Contains(index);
+            return chosen(index);
         });
+    }
+
+    /// <summary>
+    /// The same with the layers written as the attribute's <see cref="SingLoRAAttribute.Layers"/> is: indices and inclusive
+    /// ranges separated by commas, <c>"0-3, 8"</c>; what a command line or a config passes.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="layers"/> is not such a list (the message says what is wrong).</exception>
+    public static IDisposable Layers(string layers)
+    {
+        ArgumentNullException.ThrowIfNull(layers);
+        var parsed = SingLoRA.Common.LayerList.Parse(layers);
+        if (parsed.Error is not null)
+            throw new ArgumentException($"Layers \"{layers}\" {parsed.Error}.", nameof(layers));
+        var ranges = parsed.Ranges;
+        return ChooseLayers(i => ranges.Any(r => i >= r.First && i <= r.Last));
     }
 
     private static IDisposable Push(Func<SingLoRAOptions, SingLoRAOptions?>? change, Func<string, int?, bool>? chooses)

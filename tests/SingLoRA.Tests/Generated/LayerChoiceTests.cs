@@ -116,6 +116,13 @@ public class LayerChoiceTests
         using (SingLoRAOverrides.Layers(2)) stack = Stack();
         Assert.Equal(new[] { 2 }, stack.Where(l => l.Adapters.Count > 0).Select(l => l.layer_idx));
 
+        // Written as the attribute writes it (what a command line passes), read by the same parser.
+        using (SingLoRAOverrides.Layers("0, 4-5")) stack = Stack();
+        Assert.Equal(new[] { 0, 4, 5 }, stack.Where(l => l.Adapters.Count > 0).Select(l => l.layer_idx));
+        var e = Assert.Throws<ArgumentException>(() => SingLoRAOverrides.Layers("4-5, last"));
+        Assert.StartsWith("Layers \"4-5, last\" has the entry 'last', which is neither an index (8) nor a range (0-3)", e.Message);
+        using (SingLoRAOverrides.Layers("0-2147483647")) Assert.Equal(2, new IndexedLayer(4, int.MaxValue).Adapters.Count);   // ranges are not expanded
+
         // Nested Layers scopes must all choose a layer.
         using (SingLoRAOverrides.Layers(1, 2, 3))
         using (SingLoRAOverrides.Layers(3, 4))
