@@ -11,7 +11,10 @@ internal readonly record struct LayerRange(int First, int Last);
 /// <param name="Error">Null when the text is valid; otherwise what is wrong, for SLG0029's message.</param>
 internal sealed record LayerListResult(ImmutableArray<LayerRange> Ranges, string? Error);
 
-/// <summary>Reads the attribute's <c>Layers</c> (<c>"0-3, 8"</c>): the one rule the generator and the analyzers follow.</summary>
+/// <summary>
+/// Reads the attribute's <c>Layers</c> (<c>"0-3, 8"</c>): the one rule the generator and the analyzers follow, also linked
+/// into the runtime for <c>SingLoRAOverrides.Layers(string)</c> (so it uses nothing from Roslyn).
+/// </summary>
 internal static class LayerList
 {
     /// <summary>
