@@ -15,9 +15,18 @@ namespace SingLoRA;
 public static class SingLoRAModuleExtensions
 {
     /// <summary>Every adapted layer (SingLoRA and LoRA) of the subtree, once each, with its (first) dotted path (<c>blocks.0.attn.q</c>).</summary>
+    /// <exception cref="InvalidOperationException"><paramref name="model"/> is a <c>ModuleList</c> or <c>ModuleDict</c> whose
+    /// items TorchSharp has not registered yet (it does when the module holding it calls <c>RegisterComponents()</c>), so
+    /// no operation could see its adapters.</exception>
     public static IReadOnlyList<(string Path, AdaptedLinear Layer)> GetAdaptedLayers(this nn.Module model)
     {
         ArgumentNullException.ThrowIfNull(model);
+        if (UnregisteredItems(model) is > 0 and var items)
+            throw new InvalidOperationException(
+                $"This {ModuleSlot.TypeName(model.GetType())} holds {items} module(s) that TorchSharp has not registered: a ModuleList's or ModuleDict's items are " +
+                "registered when the module that holds it calls RegisterComponents(), so until then named_modules(), parameters() and every SingLoRA operation " +
+                "see none of them (an optimizer would get no adapter parameters). Hold the list in a module's field and call RegisterComponents() there, " +
+                "then call this on that module.");
         var result = new List<(string, AdaptedLinear)>();
         var seen = new HashSet<AdaptedLinear>(ReferenceEqualityComparer.Instance);
         if (model is AdaptedLinear self && seen.Add(self)) result.Add(("", self));
@@ -262,6 +271,14 @@ public static class SingLoRAModuleExtensions
         var adapters = model.GetAdapters();
         if (adapters.Count == 0) throw new InvalidOperationException("The model has no SingLoRA adapters.");
         return adapters;
+    }
+
+    // The number of items of a ModuleList or ModuleDict that holds some but has registered none; 0 otherwise.
+    private static int UnregisteredItems(nn.Module model)
+    {
+        if (TorchSharpInternals.ListElementType(model) is null && TorchSharpInternals.DictElementType(model) is null) return 0;
+        int count = model.GetType().GetProperty("Count")?.GetValue(model) is int n ? n : 0;
+        return count > 0 && TorchSharpInternals.Submodules(model).Count == 0 ? count : 0;
     }
 
     private static IReadOnlyList<(string Path, AdaptedLinear Layer)> RequireLayers(nn.Module model)

@@ -106,6 +106,18 @@ public class LayerChoiceTests
     }
 
     [Fact]
+    public void A_bare_ModuleList_whose_items_TorchSharp_has_not_registered_is_refused_instead_of_showing_no_adapters()
+    {
+        using var scope = NewDisposeScope();
+        var bare = ModuleList(new IndexedLayer(4, 1), new IndexedLayer(4, 3));
+        var e = Assert.Throws<InvalidOperationException>(() => bare.AdapterParameters().ToList());
+        Assert.Contains("holds 2 module(s) that TorchSharp has not registered", e.Message);
+        Assert.Throws<InvalidOperationException>(() => bare.FreezeAllButAdapters());
+        Assert.Equal(4, new IndexedDecoder(4).Layers.Sum(l => l.Adapters.Count));   // held by a module: registered, seen
+        Assert.Empty(ModuleList<IndexedLayer>().GetAdapters());                       // an empty list is simply empty
+    }
+
+    [Fact]
     public void A_Layers_scope_replaces_the_attributes_choice_and_reads_layer_idx_not_construction_order()
     {
         using var scope = NewDisposeScope();
