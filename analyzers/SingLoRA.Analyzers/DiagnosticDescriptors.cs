@@ -78,6 +78,9 @@ public static class DiagnosticDescriptors
     /// <summary>The LayerIndex member is not assigned before RegisterComponents().</summary>
     public const string LayerIndexAssignedLateId = DiagnosticIds.LayerIndexAssignedLate;
 
+    /// <summary>Diagnostic property of SLG0031: the name of the LayerIndex member (for the fix that moves its assignment).</summary>
+    public const string LayerIndexMemberProperty = "LayerIndexMember";
+
     /// <summary>Diagnostic property: the largest rank every target with known sizes accepts without SLG0002 or SLG0003 (for the clamp fix).</summary>
     public const string MaxRankProperty = "MaxRank";
     /// <summary>Diagnostic property: the unknown target name as written.</summary>

@@ -242,8 +242,9 @@ public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
             // --- The layer index is read by RegisterComponents(): it must be set before the call.
             if (classification.Layers.IndexMember is { } indexMember && classification.AdaptableTargets.Any())
             {
+                var properties = ImmutableDictionary<string, string?>.Empty.Add(LayerIndexMemberProperty, indexMember.Name);
                 foreach (var late in LayerIndexAssignedLate(indexMember, context.CancellationToken))
-                    Report(DiagnosticDescriptors.LayerIndexAssignedLate, late, name, indexMember.Name, "0");
+                    ReportWith(DiagnosticDescriptors.LayerIndexAssignedLate, late, properties, name, indexMember.Name, "0");
             }
 
             if (!classification.IsGenerated)

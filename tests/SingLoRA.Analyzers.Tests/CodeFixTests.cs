@@ -61,6 +61,86 @@ public class CodeFixTests
             NoNotes);
 
     [Fact]
+    public Task A_layer_index_assigned_after_RegisterComponents_is_moved_before_it_in_every_constructor() =>
+        V.FixAsync<MoveLayerIndexAssignmentCodeFixProvider>(
+            """
+            [SingLoRA(Rank = 4, Targets = "q", LayerIndex = nameof(layer_idx), Layers = "1")]
+            public partial class Layer : Module<Tensor, Tensor>
+            {
+                private readonly Linear q;
+                private int layer_idx;
+
+                public Layer(int index) : base(nameof(Layer))
+                {
+                    q = Linear(8, 8);
+                    {|SLG0031:RegisterComponents()|};
+                    layer_idx = index;
+                }
+
+                public Layer(int index, long d) : base(nameof(Layer))
+                {
+                    q = Linear(d, d);
+                    {|SLG0031:RegisterComponents()|};
+                    q.weight.requires_grad = false;
+                    this.layer_idx = index + 1;
+                }
+
+                public override Tensor forward(Tensor x) => q.forward(x);
+            }
+            """,
+            """
+            [SingLoRA(Rank = 4, Targets = "q", LayerIndex = nameof(layer_idx), Layers = "1")]
+            public partial class Layer : Module<Tensor, Tensor>
+            {
+                private readonly Linear q;
+                private int layer_idx;
+
+                public Layer(int index) : base(nameof(Layer))
+                {
+                    q = Linear(8, 8);
+                    layer_idx = index;
+                    RegisterComponents();
+                }
+
+                public Layer(int index, long d) : base(nameof(Layer))
+                {
+                    q = Linear(d, d);
+                    this.layer_idx = index + 1;
+                    RegisterComponents();
+                    q.weight.requires_grad = false;
+                }
+
+                public override Tensor forward(Tensor x) => q.forward(x);
+            }
+            """,
+            NoNotes);
+
+    [Fact]
+    public Task A_layer_index_never_assigned_gets_no_fix() =>
+        V.FixAsync<MoveLayerIndexAssignmentCodeFixProvider>(
+            """
+            [SingLoRA(Rank = 4, Targets = "q", LayerIndex = nameof(layer_idx), Layers = "1")]
+            public partial class Layer : Module<Tensor, Tensor>
+            {
+                private readonly Linear q = Linear(8, 8);
+                private int layer_idx;
+                public Layer() : base(nameof(Layer)) { {|SLG0031:RegisterComponents()|}; }
+                public override Tensor forward(Tensor x) => q.forward(x) * layer_idx;
+            }
+            """,
+            """
+            [SingLoRA(Rank = 4, Targets = "q", LayerIndex = nameof(layer_idx), Layers = "1")]
+            public partial class Layer : Module<Tensor, Tensor>
+            {
+                private readonly Linear q = Linear(8, 8);
+                private int layer_idx;
+                public Layer() : base(nameof(Layer)) { {|SLG0031:RegisterComponents()|}; }
+                public override Tensor forward(Tensor x) => q.forward(x) * layer_idx;
+            }
+            """,
+            NoNotes);
+
+    [Fact]
     public Task A_primary_constructor_becomes_a_constructor_that_calls_register_components() =>
         V.FixAsync<AddRegisterComponentsCallCodeFixProvider>(
             """

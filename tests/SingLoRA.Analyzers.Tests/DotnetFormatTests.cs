@@ -15,7 +15,7 @@ namespace SingLoRA.Analyzers.Tests;
 [Trait("Category", "Format")]
 public class DotnetFormatTests(ITestOutputHelper output)
 {
-    private static readonly string[] FixableIds = { "SLG0002", "SLG0003", "SLG0012", "SLG0015", "SLG0016", "SLG0020" };
+    private static readonly string[] FixableIds = { "SLG0002", "SLG0003", "SLG0012", "SLG0015", "SLG0016", "SLG0020", "SLG0031" };
 
     private const string Usings = "using SingLoRA;\nusing TorchSharp.Modules;\nusing static TorchSharp.torch;\nusing static TorchSharp.torch.nn;\n\n";
 
@@ -54,6 +54,16 @@ public class DotnetFormatTests(ITestOutputHelper output)
                     private readonly Linear q = Linear(16, 16), k = Linear(16, 8);
                     public Typos() : base("typos") { RegisterComponents(); }
                     public override Tensor forward(Tensor x) => q.forward(x) + k.forward(x);
+                }
+
+                [SingLoRA(Rank = 4, Targets = "q", LayerIndex = nameof(layer_idx), Layers = "0-1")]
+                public partial class Indexed : Module<Tensor, Tensor>
+                {
+                    private readonly Linear q = Linear(8, 8);
+                    private int layer_idx;
+                    public Indexed(int i) : base("indexed") { RegisterComponents(); layer_idx = i; }
+                    public Indexed(int i, int j) : base("indexed") { RegisterComponents(); this.layer_idx = i + j; }
+                    public override Tensor forward(Tensor x) => q.forward(x);
                 }
 
                 [SingLoRA(Rank = 16, Targets = "q")]
@@ -96,6 +106,8 @@ public class DotnetFormatTests(ITestOutputHelper output)
             Assert.Contains("[SingLoRA(Rank = 2, Targets = \"q, k\")]\npublic partial class Typos", attention.Replace("\r\n", "\n"));
             Assert.Contains("public Attention() : base(\"attention\") { RegisterComponents(); }", attention);
             Assert.Contains("[SingLoRA(Rank = 8, Targets = \"q\")]\npublic partial class Square", attention.Replace("\r\n", "\n"));
+            Assert.Contains("public Indexed(int i) : base(\"indexed\") { layer_idx = i; RegisterComponents(); }", attention);
+            Assert.Contains("public Indexed(int i, int j) : base(\"indexed\") { this.layer_idx = i + j; RegisterComponents(); }", attention);
             Assert.Contains("public static partial class Zoo", nested);
             Assert.Contains("public partial class Primary : Module<Tensor, Tensor>", nested);
             Assert.Contains("public Primary(long d) : base(nameof(Primary))", nested);
