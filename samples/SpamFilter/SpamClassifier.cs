@@ -52,8 +52,15 @@ public sealed class SpamClassifier : Module<Tensor, Tensor, Tensor>
 }
 
 /// <summary>The adapter settings of one comparison (SingLoRA's rank; LoRA uses it and its half).</summary>
-public sealed record AdapterSettings(int Rank, double Alpha, long RampLength, double LoRAAlpha)
+/// <param name="Layers">The encoder layers that get adapters, for every adapter method (PEFT's <c>layers_to_transform</c>); empty: all.</param>
+public sealed record AdapterSettings(int Rank, double Alpha, long RampLength, double LoRAAlpha, IReadOnlyList<int> Layers)
 {
+    /// <summary>Whether encoder layer <paramref name="index"/> gets adapters.</summary>
+    public bool Adapts(int index) => Layers.Count == 0 || Layers.Contains(index);
+
+    /// <summary>The adapted layers in words: "all 6 layers", "layers 4, 5".</summary>
+    public string LayersText => Layers.Count == 0 ? $"all {BertConfig.MiniLML6.Layers} layers" : $"layer{(Layers.Count > 1 ? "s" : "")} {string.Join(", ", Layers)}";
+
     /// <summary>
     /// How the encoder loads the converted checkpoint: a Hugging Face <c>BertModel</c> checkpoint also holds the pooler
     /// (unused by sentence-transformers) and, in older exports, the <c>position_ids</c> buffer; exactly those are left
@@ -74,8 +81,10 @@ public sealed record AdapterSettings(int Rank, double Alpha, long RampLength, do
         if (method == Method.SingLoRA)
         {
             // The attribute on SingLoRABertSelfAttention declares the adapters; the command line changes its options.
+            // --layers: a Layers scope reads each attention's layer_idx (the attribute names it), like PEFT's layers_to_transform.
             using (SingLoRAOverrides.Scope(o => o with { Rank = Rank, Alpha = Alpha, RampLength = RampLength }))
-                encoder = new BertModel(BertConfig.MiniLML6, c => new SingLoRABertSelfAttention(c));
+            using (Layers.Count > 0 ? SingLoRAOverrides.Layers(Layers.ToArray()) : null)
+                encoder = new BertModel(BertConfig.MiniLML6, (c, i) => new SingLoRABertSelfAttention(c, i));
         }
         else
         {
@@ -85,8 +94,9 @@ public sealed record AdapterSettings(int Rank, double Alpha, long RampLength, do
         if (method is Method.LoRA or Method.LoRAHalfRank)
         {
             var options = new LoRAOptions(method == Method.LoRA ? Rank : Math.Max(1, Rank / 2), LoRAAlpha);
-            foreach (var layer in encoder.Layers)
-                ((BertSelfAttention)layer.Attention.Self).Adapt(new[] { "query", "key", "value" }, l => new LoRALinear(l, options));
+            for (int i = 0; i < encoder.Layers.Count; i++)
+                if (Adapts(i))
+                    ((BertSelfAttention)encoder.Layers[i].Attention.Self).Adapt(new[] { "query", "key", "value" }, l => new LoRALinear(l, options));
         }
         var model = new SpamClassifier(encoder);
         foreach (var p in model.parameters()) p.requires_grad = false;

@@ -80,19 +80,23 @@ public static class BertAttentionOps
 }
 
 /// <summary>
-/// BERT's self-attention with SingLoRA on <c>query</c>, <c>key</c> and <c>value</c>: the attribute is the only difference
-/// from <see cref="BertSelfAttention"/>. The sample sets the rank, alpha and ramp length from its command line at run time
-/// (<c>SingLoRAOverrides</c>; <c>--rank</c>, <c>--alpha</c>, <c>--ramp-steps</c>).
+/// BERT's self-attention with SingLoRA on <c>query</c>, <c>key</c> and <c>value</c>: the attribute (and the layer index it
+/// reads, which Hugging Face's <c>BertSelfAttention</c> also takes as <c>layer_idx</c>) is the only difference from
+/// <see cref="BertSelfAttention"/>. The sample sets the rank, alpha and ramp length from its command line at run time
+/// (<c>SingLoRAOverrides</c>; <c>--rank</c>, <c>--alpha</c>, <c>--ramp-steps</c>), and the adapted layers with
+/// <c>--layers</c> (a <c>SingLoRAOverrides.Layers</c> scope, which reads <c>layer_idx</c>).
 /// </summary>
-[SingLoRA(Rank = 8, Targets = "query,key,value", Alpha = 8, RampLength = 20)]
+[SingLoRA(Rank = 8, Targets = "query,key,value", Alpha = 8, RampLength = 20, LayerIndex = nameof(layer_idx))]
 public sealed partial class SingLoRABertSelfAttention : Module<Tensor, Tensor, Tensor>
 {
+    private readonly int layer_idx;
     private readonly Linear query, key, value;
     private readonly Dropout dropout;
     private readonly int _heads;
 
-    public SingLoRABertSelfAttention(BertConfig c) : base(nameof(SingLoRABertSelfAttention))
+    public SingLoRABertSelfAttention(BertConfig c, int layerIdx) : base(nameof(SingLoRABertSelfAttention))
     {
+        layer_idx = layerIdx;
         _heads = c.Heads;
         query = Linear(c.HiddenSize, c.HiddenSize);
         key = Linear(c.HiddenSize, c.HiddenSize);
@@ -257,9 +261,9 @@ public sealed class BertEncoder : Module<Tensor, Tensor, Tensor>
 {
     private readonly ModuleList<BertLayer> layer;
 
-    public BertEncoder(BertConfig c, Func<BertConfig, Module<Tensor, Tensor, Tensor>> selfAttention) : base(nameof(BertEncoder))
+    public BertEncoder(BertConfig c, Func<BertConfig, int, Module<Tensor, Tensor, Tensor>> selfAttention) : base(nameof(BertEncoder))
     {
-        layer = new ModuleList<BertLayer>(Enumerable.Range(0, c.Layers).Select(_ => new BertLayer(c, selfAttention(c))).ToArray());
+        layer = new ModuleList<BertLayer>(Enumerable.Range(0, c.Layers).Select(i => new BertLayer(c, selfAttention(c, i))).ToArray());
         RegisterComponents();
     }
 
@@ -284,13 +288,15 @@ public sealed class BertModel : Module<Tensor, Tensor, Tensor>
     private readonly BertEmbeddings embeddings;
     private readonly BertEncoder encoder;
 
-    public BertModel(BertConfig config, Func<BertConfig, Module<Tensor, Tensor, Tensor>>? selfAttention = null) : base(nameof(BertModel))
+    /// <param name="config">The sizes.</param>
+    /// <param name="selfAttention">Builds layer <c>i</c>'s self-attention (<see cref="BertSelfAttention"/> when null).</param>
+    public BertModel(BertConfig config, Func<BertConfig, int, Module<Tensor, Tensor, Tensor>>? selfAttention = null) : base(nameof(BertModel))
     {
         ArgumentNullException.ThrowIfNull(config);
         if (config.HiddenSize % config.Heads != 0) throw new ArgumentException($"The hidden size {config.HiddenSize} is not a multiple of the {config.Heads} heads.", nameof(config));
         Config = config;
         embeddings = new BertEmbeddings(config);
-        encoder = new BertEncoder(config, selfAttention ?? (c => new BertSelfAttention(c)));
+        encoder = new BertEncoder(config, selfAttention ?? ((c, _) => new BertSelfAttention(c)));
         RegisterComponents();
     }
 

@@ -54,6 +54,25 @@ public class SpamFilterSmokeTests
     }
 
     [Fact]
+    public void Layers_adapts_only_the_chosen_encoder_layers_for_SingLoRA_and_LoRA_alike()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "singlora-spamfilter-" + Guid.NewGuid().ToString("N"));
+        var (console, text) = CaptureConsole();
+        int code = global::SpamFilter.SpamFilterApp.Run(Tiny(dir).Concat(new[] { "--methods", "singlora,lora-half", "--layers", "5,4" }).ToArray(), console);
+        var output = text.ToString();
+        Assert.True(code == 0, output);
+        Assert.Contains("adapters on layers 4, 5", output);
+        Assert.Equal(2, System.Text.RegularExpressions.Regex.Matches(output, "19,202").Count);   // q, k, v of 2 layers: 18,432 adapter values, plus the head (770), for both
+        Assert.Contains("--layers 5,4", output);                                                    // the command that reproduces the run
+        Assert.Matches(@"reloaded\s+into\s+a\s+fresh\s+classifier", output);                         // the reload builds the same layers
+        Directory.Delete(dir, recursive: true);
+
+        var (console2, text2) = CaptureConsole();
+        Assert.Equal(2, global::SpamFilter.SpamFilterApp.Run(new[] { "--layers", "4,6" }, console2));
+        Assert.Contains("--layers: '6' is not a layer of the encoder (0 to 5)", text2.ToString());
+    }
+
+    [Fact]
     public void The_sweep_writes_its_report_and_plot()
     {
         var dir = Path.Combine(Path.GetTempPath(), "singlora-spamfilter-" + Guid.NewGuid().ToString("N"));
@@ -73,7 +92,7 @@ public class SpamFilterSmokeTests
     {
         var (console, text) = CaptureConsole();
         Assert.Equal(0, global::SpamFilter.SpamFilterApp.Run(new[] { "--help" }, console));
-        foreach (var option in new[] { "--methods", "--steps", "--train", "--test", "--max-tokens", "--lr-singlora", "--rank", "--alpha", "--ramp-steps", "--cache", "--device" })
+        foreach (var option in new[] { "--methods", "--steps", "--train", "--test", "--max-tokens", "--lr-singlora", "--rank", "--alpha", "--ramp-steps", "--layers", "--cache", "--device" })
             Assert.Contains(option, text.ToString());
         var (console2, text2) = CaptureConsole();
         Assert.Equal(2, global::SpamFilter.SpamFilterApp.Run(new[] { "--methods", "singlora,dora" }, console2));
