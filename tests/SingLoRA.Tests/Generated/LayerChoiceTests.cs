@@ -113,6 +113,8 @@ public class LayerChoiceTests
         var e = Assert.Throws<InvalidOperationException>(() => bare.AdapterParameters().ToList());
         Assert.Contains("holds 2 module(s) that TorchSharp has not registered", e.Message);
         Assert.Throws<InvalidOperationException>(() => bare.FreezeAllButAdapters());
+        var dict = ModuleDict<IndexedLayer>(("top", new IndexedLayer(4, 4)));
+        Assert.Contains("holds 1 module(s) that TorchSharp has not registered", Assert.Throws<InvalidOperationException>(() => dict.GetAdapters()).Message);
         Assert.Equal(4, new IndexedDecoder(4).Layers.Sum(l => l.Adapters.Count));   // held by a module: registered, seen
         Assert.Empty(ModuleList<IndexedLayer>().GetAdapters());                       // an empty list is simply empty
     }
