@@ -292,12 +292,7 @@ public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
                     _ => false,
                 });
                 if (call is null) continue;
-                bool assigned = nodes.OfType<AssignmentExpressionSyntax>().Any(a => a.SpanStart < call.SpanStart && a.Left switch
-                {
-                    IdentifierNameSyntax id => id.Identifier.ValueText == member.Name,
-                    MemberAccessExpressionSyntax { Expression: ThisExpressionSyntax } access => access.Name.Identifier.ValueText == member.Name,
-                    _ => false,
-                });
+                bool assigned = nodes.OfType<AssignmentExpressionSyntax>().Any(a => a.SpanStart < call.SpanStart && AnalyzerHelpers.NamesOwnMember(a.Left, member.Name));
                 if (!assigned) yield return call.GetLocation();
             }
         }

@@ -50,12 +50,7 @@ public sealed class MoveLayerIndexAssignmentCodeFixProvider : DocumentFixProvide
             || NodeOf(root, diagnostic)?.FirstAncestorOrSelf<ExpressionStatementSyntax>() is not { Parent: BlockSyntax block } call)
             return null;
         var assignment = block.Statements.SkipWhile(s => s != call).Skip(1).OfType<ExpressionStatementSyntax>().FirstOrDefault(s =>
-            s.Expression is AssignmentExpressionSyntax { RawKind: (int)SyntaxKind.SimpleAssignmentExpression } a && a.Left switch
-            {
-                IdentifierNameSyntax id => id.Identifier.ValueText == member,
-                MemberAccessExpressionSyntax { Expression: ThisExpressionSyntax } access => access.Name.Identifier.ValueText == member,
-                _ => false,
-            });
+            s.Expression is AssignmentExpressionSyntax { RawKind: (int)SyntaxKind.SimpleAssignmentExpression } a && AnalyzerHelpers.NamesOwnMember(a.Left, member));
         return assignment is null ? null : (block, call, assignment, member);
     }
 }
