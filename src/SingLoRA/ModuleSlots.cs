@@ -91,7 +91,7 @@ internal sealed class ContainerSlot(nn.Module container, Type elementType, strin
 
     public override bool CallsThrough => true;
 
-    public override string? CannotHoldAdapter => elementType.IsAssignableFrom(typeof(SingLoRALinear))
+    public override string? CannotHoldAdapter => CanHold(typeof(SingLoRALinear))
         ? null
         : $"{TypeName(container.GetType())} {Show(path)} can hold only {TypeName(elementType)} items, and a SingLoRALinear is not one (Linear is sealed)";
 
@@ -111,7 +111,7 @@ internal sealed class FieldSlot(nn.Module owner, string ownerPath, FieldInfo hol
 
     public override bool CallsThrough => true;
 
-    public override string? CannotHoldAdapter => holder.FieldType.IsAssignableFrom(typeof(SingLoRALinear))
+    public override string? CannotHoldAdapter => CanHold(typeof(SingLoRALinear))
         ? null
         : holder.FieldType == typeof(Linear)
             ? $"field {holder.DeclaringType!.Name}.{FieldName} of {Show(ownerPath)} is typed Linear: Linear is sealed, so the field cannot hold an adapter, " +

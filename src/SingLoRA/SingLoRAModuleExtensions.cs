@@ -136,7 +136,7 @@ public static class SingLoRAModuleExtensions
         if (problems.Count > 0)
             throw new InvalidOperationException($"UnloadAdapters changed nothing: {string.Join("; ", problems)}.");
         foreach (var (_, unload) in plans) unload();
-        return layers.Select(l => l.Path).Where(p => plans.Any(x => x.Path == p)).ToList();
+        return layers.Select(l => l.Path).ToList();   // every selected layer had a plan, or a problem stopped above
     }
 
     /// <summary>

@@ -147,11 +147,11 @@ internal static class ModuleEmitter
     private static void EmitLayerChoice(SourceWriter w, ModuleModel m)
     {
         if (m.Layers is not { Ranges.Count: > 0 } layers || m.Targets.Count == 0) return;
-        var tests = layers.Ranges.Select(r => r.First == r.Last
-            ? $"layer == {r.First.ToString(CultureInfo.InvariantCulture)}"
-            : $"(layer >= {r.First.ToString(CultureInfo.InvariantCulture)} && layer <= {r.Last.ToString(CultureInfo.InvariantCulture)})");
+        static string Number(int i) => i.ToString(CultureInfo.InvariantCulture);
+        var tests = layers.Ranges.Select(r => r.First == r.Last ? $"layer == {Number(r.First)}" : $"(layer >= {Number(r.First)} && layer <= {Number(r.Last)})");
+        var text = string.Join(", ", layers.Ranges.Select(r => r.First == r.Last ? Number(r.First) : $"{Number(r.First)}-{Number(r.Last)}"));
         w.Line();
-        w.Line($"/// <summary>Whether the layer at <paramref name=\"layer\"/> gets adapters: the attribute's <c>Layers = \"{layers.Text}\"</c>.</summary>");
+        w.Line($"/// <summary>Whether the layer at <paramref name=\"layer\"/> gets adapters: the attribute's <c>Layers = \"{text}\"</c>.</summary>");
         w.Line(GeneratedCode);
         w.Line($"private static bool {GeneratedNames.AdaptsLayerMethod}(int layer) => {string.Join(" || ", tests)};");
     }

@@ -31,8 +31,7 @@ internal sealed record ModuleModel(
 /// <summary>Which layers of a stack get adapters.</summary>
 /// <param name="IndexMember">The <c>int</c> member holding the module's layer index, as an identifier (escaped when a keyword).</param>
 /// <param name="Ranges">The attribute's <c>Layers</c> ranges; empty when it has none (every layer is adapted).</param>
-/// <param name="Text">The <c>Layers</c> text as written, for the generated documentation; empty when none.</param>
-internal sealed record LayersModel(string IndexMember, EquatableArray<LayerRange> Ranges, string Text);
+internal sealed record LayersModel(string IndexMember, EquatableArray<LayerRange> Ranges);
 
 /// <summary>A type that contains the annotated class.</summary>
 /// <param name="Keyword">The declaration keyword: <c>class</c>, <c>struct</c>, <c>record</c>, <c>record struct</c> or <c>interface</c>.</param>

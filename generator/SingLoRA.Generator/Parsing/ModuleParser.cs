@@ -110,8 +110,7 @@ internal static class ModuleParser
     {
         if (classification.Layers.IndexMember is not { } member) return null;
         var ranges = classification.Layers.Ranges ?? System.Collections.Immutable.ImmutableArray<LayerRange>.Empty;
-        var text = classification.Layers.Ranges is null ? "" : string.Join(", ", ranges.Select(r => r.First == r.Last ? $"{r.First}" : $"{r.First}-{r.Last}"));
-        return new LayersModel(GeneratedNames.Escape(member.Name), ranges.ToEquatableArray(), text);
+        return new LayersModel(GeneratedNames.Escape(member.Name), ranges.ToEquatableArray());
     }
 
     private static OptionsModel ReadOptions(AttributeData attribute)
