@@ -10,20 +10,11 @@ namespace SingLoRA.Common;
 /// </summary>
 internal static class GeneratedNames
 {
-    /// <summary>The static field holding the attribute's options: <c>__singloraAttributeOptions</c>.</summary>
-    public const string AttributeOptionsField = "__singloraAttributeOptions";
-
-    /// <summary>The instance field holding the options the adapters were created with (after any override scope).</summary>
-    public const string AppliedOptionsField = "__singloraAppliedOptions";
-
-    /// <summary>The instance flag that makes <c>RegisterComponents()</c> create the adapters once: <c>__singloraRegistered</c>.</summary>
-    public const string RegisteredField = "__singloraRegistered";
-
-    /// <summary>The static method that tests a layer index against the attribute's <c>Layers</c>: <c>__singloraAdaptsLayer</c>.</summary>
-    public const string AdaptsLayerMethod = "__singloraAdaptsLayer";
-
-    /// <summary>The prefix of each target's adapter field: <c>__singloraAdapter_q</c>.</summary>
-    public const string AdapterFieldPrefix = "__singloraAdapter_";
+    /// <summary>
+    /// The static field holding the class's descriptor (the attribute's options, the targets with typed access, the layer
+    /// choice), through which the generated members talk to the runtime: <c>__singloraDescriptor</c>.
+    /// </summary>
+    public const string DescriptorField = "__singloraDescriptor";
 
     /// <summary>The public property with the options in use.</summary>
     public const string OptionsProperty = "SingLoRAOptions";
@@ -43,10 +34,7 @@ internal static class GeneratedNames
 
     /// <summary>Every member emitted on every annotated class, besides the per-target ones and RegisterComponents.</summary>
     public static readonly ImmutableArray<string> ClassMembers =
-        ImmutableArray.Create(OptionsProperty, AttributeOptionsField, AppliedOptionsField, RegisteredField, AdaptsLayerMethod).AddRange(InterfaceMembers);
-
-    /// <summary>The adapter field of a target.</summary>
-    public static string AdapterField(string fieldName) => AdapterFieldPrefix + fieldName;
+        ImmutableArray.Create(OptionsProperty, DescriptorField).AddRange(InterfaceMembers);
 
     /// <summary>
     /// The typed adapter property of a target: the PascalCase stem of the field name plus <c>Adapter</c>

@@ -256,10 +256,7 @@ public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
                 generated[member] = member.StartsWith("__", StringComparison.Ordinal) ? "a private field" : "a member of ISingLoRAModule";
             var adapted = classification.Adapted.ToArray();
             foreach (var target in adapted)
-            {
                 generated[target.AdapterProperty] = $"the adapter property of target '{target.Entry.Name}'";
-                generated[GeneratedNames.AdapterField(target.Entry.Name)] = $"the adapter field of target '{target.Entry.Name}'";
-            }
             foreach (var member in _type.GetMembers())
             {
                 if (!GeneratedCode.IsUserDeclared(member) || member.Locations.FirstOrDefault() is not { IsInSource: true } location)

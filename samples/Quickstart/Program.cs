@@ -138,18 +138,18 @@ public static class QuickstartApp
                 console.MarkupLineInterpolated($"[red]{e.Message}[/]");
                 return 1;
             }
-            if (model.GetAdapters().Any(a => a.Adapter.IsMerged)) model.UnmergeAdapters(); // fine-tuning and the merge check start unmerged
-            console.MarkupLineInterpolated($"Adapters loaded from [bold]{adaptersPath}[/] (ramp step {model.GetAdapters()[0].Adapter.RampStep})");
+            if (model.GetSingLoRALayers().Any(a => a.Adapter.IsMerged)) model.UnmergeAdapters(); // fine-tuning and the merge check start unmerged
+            console.MarkupLineInterpolated($"Adapters loaded from [bold]{adaptersPath}[/] (ramp step {model.GetSingLoRALayers()[0].Adapter.RampStep})");
         }
         model.FreezeAllButAdapters();
         var summary = model.CountParameters();
-        long loraSameRank = model.GetAdapters().Sum(a => (a.Adapter.in_features + a.Adapter.out_features) * a.Adapter.Rank);
+        long loraSameRank = model.GetSingLoRALayers().Sum(a => (a.Adapter.in_features + a.Adapter.out_features) * a.Adapter.Rank);
         long singlora = model.AdapterParameters().Sum(p => p.numel());
         var table = new Table().AddColumns("", "values");
         table.AddRow("model parameters (pre-trained, all trained)", $"{plain.Total:N0}");
-        table.AddRow($"SingLoRA adapters (rank {model.GetAdapters()[0].Adapter.Rank} on q, k, v of each block)", $"{summary.Trainable:N0} trainable of {summary.Total:N0} ({summary.Percent:0.00}%)");
+        table.AddRow($"SingLoRA adapters (rank {model.GetSingLoRALayers()[0].Adapter.Rank} on q, k, v of each block)", $"{summary.Trainable:N0} trainable of {summary.Total:N0} ({summary.Percent:0.00}%)");
         table.AddRow("LoRA at the same rank would train", $"{loraSameRank:N0} ({(double)loraSameRank / singlora:0.0}x)");
-        table.AddRow("LoRA with as many parameters", $"rank {model.GetAdapters()[0].Adapter.Rank / 2.0:0.#} (r/2 on these square layers)");
+        table.AddRow("LoRA with as many parameters", $"rank {model.GetSingLoRALayers()[0].Adapter.Rank / 2.0:0.#} (r/2 on these square layers)");
         console.Write(table);
         console.MarkupLineInterpolated($"[grey]{summary}[/]");
 

@@ -47,8 +47,8 @@ public class CompileTests
     {
         var (result, _, _) = GeneratorHarness.Run(GeneratorHarness.Compile(("A.cs", Cases.ModuleTargets)));
         var source = Assert.Single(result.Results.Single().GeneratedSources);
-        Assert.Contains("global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.q_proj) = __singloraAdapter_q_proj;", source.SourceText.ToString());
-        Assert.Contains("this.wq = __singloraAdapter_wq;", source.SourceText.ToString());
+        Assert.Contains("static (module, adapter) => global::System.Runtime.CompilerServices.Unsafe.AsRef(in module.q_proj) = adapter", source.SourceText.ToString());
+        Assert.Contains("static (module, adapter) => module.wq = adapter", source.SourceText.ToString());
     }
 
     [Theory]

@@ -85,7 +85,7 @@ public class IncrementalTests
         // The other module (Mlp) stays as it was.
         Assert.Contains(steps[TrackingNames.Emit].SelectMany(s => s.Outputs), o => o.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged);
         var source = result.Results.Single().GeneratedSources.Single(s => s.HintName == "Models.SelfAttention.SingLoRA.g.cs");
-        Assert.Contains("new(Rank: 4, Alpha: 16d, RampLength: 200)", source.SourceText.ToString());
+        Assert.Contains("new global::SingLoRA.SingLoRAOptions(Rank: 4, Alpha: 16d, RampLength: 200)", source.SourceText.ToString());
     }
 
     [Fact]

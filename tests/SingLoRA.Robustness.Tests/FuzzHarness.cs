@@ -103,7 +103,9 @@ internal sealed class FuzzHarness
                     continue;
                 foreach (var name in text.Split(',').Select(n => n.Trim()).Where(n => n.Length > 0).Distinct())
                 {
-                    bool adapted = type.GetMembers("__singloraAdapter_" + name).Any(m => m.DeclaringSyntaxReferences.Any(r => generatedTrees.Contains(r.SyntaxTree)));
+                    // Adapted: the class's generated descriptor lists the target (TargetDescriptor<...>("name", ...)).
+                    bool adapted = type.DeclaringSyntaxReferences.Select(r => r.SyntaxTree).Where(generatedTrees.Contains)
+                        .Any(tree => tree.ToString().Contains($">(\"{name}\", static module => ", StringComparison.Ordinal));
                     if (adapted)
                         continue;
                     SkippedTargets++;

@@ -43,7 +43,7 @@ internal static class InterceptorEmitter
             }
             w.Line($"public static global::TorchSharp.torch.Tensor {name}(this {i.ReceiverType} @this, global::TorchSharp.torch.Tensor input)");
             w.Indent();
-            w.Line($"=> global::SingLoRA.SingLoRAInjection.Route((global::TorchSharp.Modules.Linear)@this, {ModuleEmitter.Quote(m.DisplayName)}, {ModuleEmitter.Quote(i.FieldName)}).{i.MethodName}(input);");
+            w.Line($"=> global::SingLoRA.Generation.InterceptedCalls.Route((global::TorchSharp.Modules.Linear)@this, {ModuleEmitter.Quote(m.DisplayName + "." + i.FieldName)}).{i.MethodName}(input);");
             w.Dedent();
         }
         w.Close();

@@ -7,9 +7,11 @@ using SingLoRA.Generator.Models;
 namespace SingLoRA.Generator.Emitting;
 
 /// <summary>
-/// Writes the generated sources of one annotated module: the partial class (options, adapter fields and properties,
-/// the <c>RegisterComponents</c> override, <c>Adapters</c>: what must be per class; the rest of <c>ISingLoRAModule</c> is
-/// default interface members) and, when a <c>Linear</c> target is called in the class, a file of interceptors.
+/// Writes the generated sources of one annotated module: the partial class and, when a <c>Linear</c> target is called in
+/// the class, a file of interceptors. The class gets one static descriptor (the attribute's options, each target with
+/// typed access to its field, the layer-index accessor and the attribute's choice of layers) and members that hand it
+/// <c>this</c>: the <c>RegisterComponents</c> override, the typed adapter properties, <c>SingLoRAOptions</c> and
+/// <c>Adapters</c>. Everything else is the runtime's, reached through the descriptor by type, never by a name string.
 /// </summary>
 internal static class ModuleEmitter
 {
@@ -22,9 +24,8 @@ internal static class ModuleEmitter
     private static readonly string GeneratedCode = $"[global::System.CodeDom.Compiler.GeneratedCode(\"{ToolName}\", \"{ToolVersion}\")]";
 
     private const string Adapter = "global::SingLoRA.SingLoRALinear";
-    private const string Injection = "global::SingLoRA.SingLoRAInjection";
+    private const string Generation = "global::SingLoRA.Generation";
     private const string AdapterPair = "global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>";
-    private const string AdapterPairNullable = "global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>";
 
     /// <summary>The generated files for <paramref name="module"/>.</summary>
     public static EquatableArray<GeneratedFile> Emit(ModuleModel module)
@@ -47,12 +48,11 @@ internal static class ModuleEmitter
             w.Line($"partial {outer.Keyword} {outer.Name}{outer.TypeParameters}").Open();
 
         w.Line($"partial class {m.ClassName}{m.TypeParameters} : global::SingLoRA.ISingLoRAModule").Open();
-        EmitOptions(w, m);
-        foreach (var t in m.Targets) EmitTarget(w, m, t);
-        EmitLayerChoice(w, m);
-        EmitRegisterComponents(w, m);
-        EmitAdapters(w, m);
-        EmitUnloadTarget(w, m);
+        EmitDescriptor(w, m);
+        EmitOptions(w);
+        for (int i = 0; i < m.Targets.Count; i++) EmitTarget(w, m.Targets[i], i);
+        EmitRegisterComponents(w);
+        EmitAdapters(w);
         w.Close();
 
         foreach (var _ in m.ContainingTypes) w.Close();
@@ -60,9 +60,34 @@ internal static class ModuleEmitter
         return w.ToString();
     }
 
-    private static void EmitOptions(SourceWriter w, ModuleModel m)
+    private static string Self(ModuleModel m) => m.ClassName + m.TypeParameters;
+
+    private static void EmitDescriptor(SourceWriter w, ModuleModel m)
     {
-        var o = m.Options;
+        var self = Self(m);
+        w.Line("/// <summary>");
+        w.Line("/// This class as the SingLoRA runtime sees it: the <c>[SingLoRA]</c> attribute's options (unset values take their");
+        w.Line("/// defaults), each target with typed access to its field, and the layer index with the attribute's choice of layers.");
+        w.Line("/// </summary>");
+        w.Line(GeneratedCode);
+        w.Line($"private static readonly {Generation}.ModuleDescriptor<{self}> {GeneratedNames.DescriptorField} = new(");
+        w.Indent();
+        w.Line($"{OptionsLiteral(m.Options)},");
+        w.Line((m.Layers is { } layers ? $"layerIndex: static module => module.{layers.IndexMember}" : "layerIndex: null") + ",");
+        w.Line((m.Layers is { Ranges.Count: > 0 } chosen ? $"adaptsLayer: static layer => {LayerTest(chosen)}" : "adaptsLayer: null") + (m.Targets.Count > 0 ? "," : ");"));
+        for (int i = 0; i < m.Targets.Count; i++)
+        {
+            var t = m.Targets[i];
+            string write = t.Kind != TargetKind.SwappedField ? "null"
+                : t.IsReadOnly ? $"static (module, adapter) => global::System.Runtime.CompilerServices.Unsafe.AsRef(in module.{t.FieldIdentifier}) = adapter"
+                : $"static (module, adapter) => module.{t.FieldIdentifier} = adapter";
+            w.Line($"new {Generation}.TargetDescriptor<{self}>({Quote(t.FieldName)}, static module => module.{t.FieldIdentifier}, {write}){(i < m.Targets.Count - 1 ? "," : ");")}");
+        }
+        w.Dedent();
+    }
+
+    private static string OptionsLiteral(OptionsModel o)
+    {
         var args = new List<string> { $"Rank: {o.Rank.ToString(CultureInfo.InvariantCulture)}" };
         if (o.Alpha is { } alpha) args.Add($"Alpha: {DoubleLiteral(alpha)}");
         if (o.RampLength is { } ramp) args.Add($"RampLength: {ramp.ToString(CultureInfo.InvariantCulture)}");
@@ -70,144 +95,54 @@ internal static class ModuleEmitter
         if (o.Scaling is { } scaling) args.Add($"Scaling: (global::SingLoRA.ScalingRule){scaling.ToString(CultureInfo.InvariantCulture)}");
         if (o.Init is { } init) args.Add($"Init: (global::SingLoRA.AdapterInit){init.ToString(CultureInfo.InvariantCulture)}");
         if (o.Precision is { } precision) args.Add($"Precision: (global::SingLoRA.AdapterPrecision){precision.ToString(CultureInfo.InvariantCulture)}");
+        return $"new global::SingLoRA.SingLoRAOptions({string.Join(", ", args)})";
+    }
 
-        w.Line("/// <summary>The options of this module's <c>[SingLoRA]</c> attribute (unset values take their defaults).</summary>");
-        w.Line(GeneratedCode);
-        w.Line($"private static readonly global::SingLoRA.SingLoRAOptions {GeneratedNames.AttributeOptionsField} = new({string.Join(", ", args)});");
-        w.Line();
-        w.Line("/// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope (null: none yet, or built without adapters).</summary>");
-        w.Line(GeneratedCode);
-        w.Line($"private global::SingLoRA.SingLoRAOptions? {GeneratedNames.AppliedOptionsField};");
-        if (m.Targets.Count > 0)
-        {
-            w.Line();
-            w.Line("/// <summary>True once <c>RegisterComponents()</c> has created the adapters (or left them out).</summary>");
-            w.Line(GeneratedCode);
-            w.Line($"private bool {GeneratedNames.RegisteredField};");
-        }
+    // The attribute's Layers = "0-3, 8" as a test: (layer >= 0 && layer <= 3) || layer == 8.
+    private static string LayerTest(LayersModel layers)
+    {
+        static string Number(int i) => i.ToString(CultureInfo.InvariantCulture);
+        return string.Join(" || ", layers.Ranges.Select(r => r.First == r.Last ? $"layer == {Number(r.First)}" : $"(layer >= {Number(r.First)} && layer <= {Number(r.Last)})"));
+    }
+
+    private static void EmitOptions(SourceWriter w)
+    {
         w.Line();
         w.Line("/// <inheritdoc />");
         w.Line(GeneratedCode);
-        w.Line($"public global::SingLoRA.SingLoRAOptions {GeneratedNames.OptionsProperty} => {GeneratedNames.AppliedOptionsField} ?? {GeneratedNames.AttributeOptionsField};");
+        w.Line($"public global::SingLoRA.SingLoRAOptions {GeneratedNames.OptionsProperty} => {GeneratedNames.DescriptorField}.OptionsOf(this);");
     }
 
-    private static void EmitTarget(SourceWriter w, ModuleModel m, TargetModel t)
+    private static void EmitTarget(SourceWriter w, TargetModel t, int index)
     {
-        w.Line();
-        w.Line($"/// <summary>The adapter of <c>{t.FieldName}</c>, created by <c>RegisterComponents()</c>.</summary>");
-        w.Line(GeneratedCode);
-        w.Line($"private {Adapter}? {GeneratedNames.AdapterField(t.FieldName)};");
         w.Line();
         w.Line($"/// <summary>The SingLoRA adapter that wraps <c>{t.FieldName}</c>; its parameter <c>A</c> is saved as <c>{t.FieldName}.singlora_A</c>.</summary>");
         w.Line($"/// <exception cref=\"global::System.InvalidOperationException\">The module has not called <c>RegisterComponents()</c> yet, was built without adapters, or <c>UnloadAdapters()</c> took this one out.</exception>");
         w.Line(GeneratedCode);
-        w.Line($"public {Adapter} {t.PropertyName} => {GeneratedNames.AdapterField(t.FieldName)} ?? throw {Injection}.NotCreated({Quote(m.DisplayName)}, {Quote(t.FieldName)});");
+        w.Line($"public {Adapter} {t.PropertyName} => {GeneratedNames.DescriptorField}.AdapterOf(this, {GeneratedNames.DescriptorField}.Targets[{index.ToString(CultureInfo.InvariantCulture)}]);");
     }
 
-    private static void EmitRegisterComponents(SourceWriter w, ModuleModel m)
+    private static void EmitRegisterComponents(SourceWriter w)
     {
         w.Line();
         w.Line("/// <summary>");
         w.Line("/// Registers the module's fields as TorchSharp does, then wraps each SingLoRA target in its adapter, which takes the");
-        w.Line("/// target's place (and name) among the submodules, unless a <c>SingLoRAOverrides</c> scope builds the module without");
-        w.Line("/// adapters. Runs once: a second call changes nothing.");
+        w.Line("/// target's place (and name) among the submodules, unless the options leave this module without adapters. Runs once:");
+        w.Line("/// a second call changes nothing.");
         w.Line("/// </summary>");
         w.Line(GeneratedCode);
         w.Line($"protected override void {GeneratedNames.RegisterComponents}()").Open();
         w.Line("base.RegisterComponents();");
-        if (m.Targets.Count > 0)
-        {
-            w.Line($"if ({GeneratedNames.RegisteredField}) return;");
-            w.Line($"{GeneratedNames.RegisteredField} = true;");
-            if (m.Layers is { } layers)
-            {
-                w.Line($"int layerIndex = this.{layers.IndexMember};");
-                var chooses = layers.Ranges.Count == 0 ? "true" : $"{GeneratedNames.AdaptsLayerMethod}(layerIndex)";
-                w.Line($"var options = {GeneratedNames.AppliedOptionsField} = global::SingLoRA.SingLoRAOverrides.Apply({GeneratedNames.AttributeOptionsField}, {Quote(m.DisplayName)}, layerIndex, {chooses});");
-            }
-            else
-            {
-                w.Line($"var options = {GeneratedNames.AppliedOptionsField} = global::SingLoRA.SingLoRAOverrides.Apply({GeneratedNames.AttributeOptionsField}, {Quote(m.DisplayName)});");
-            }
-            foreach (var t in m.Targets)
-            {
-                var field = GeneratedNames.AdapterField(t.FieldName);
-                w.Line($"{field} = {Injection}.Inject(this._internal_submodules, {Quote(m.DisplayName)}, {Quote(t.FieldName)}, this.{t.FieldIdentifier}, options);");
-                if (t.Kind == TargetKind.SwappedField)
-                {
-                    w.Line(t.IsReadOnly
-                        ? $"if ({field} is not null) global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.{t.FieldIdentifier}) = {field};"
-                        : $"if ({field} is not null) this.{t.FieldIdentifier} = {field};");
-                }
-            }
-        }
+        w.Line($"{GeneratedNames.DescriptorField}.Attach(this, this._internal_submodules);");
         w.Close();
     }
 
-    private static void EmitLayerChoice(SourceWriter w, ModuleModel m)
-    {
-        if (m.Layers is not { Ranges.Count: > 0 } layers || m.Targets.Count == 0) return;
-        static string Number(int i) => i.ToString(CultureInfo.InvariantCulture);
-        var tests = layers.Ranges.Select(r => r.First == r.Last ? $"layer == {Number(r.First)}" : $"(layer >= {Number(r.First)} && layer <= {Number(r.Last)})");
-        var text = string.Join(", ", layers.Ranges.Select(r => r.First == r.Last ? Number(r.First) : $"{Number(r.First)}-{Number(r.Last)}"));
-        w.Line();
-        w.Line($"/// <summary>Whether the layer at <paramref name=\"layer\"/> gets adapters: the attribute's <c>Layers = \"{text}\"</c>.</summary>");
-        w.Line(GeneratedCode);
-        w.Line($"private static bool {GeneratedNames.AdaptsLayerMethod}(int layer) => {string.Join(" || ", tests)};");
-    }
-
-    private static void EmitUnloadTarget(SourceWriter w, ModuleModel m)
+    private static void EmitAdapters(SourceWriter w)
     {
         w.Line();
         w.Line("/// <inheritdoc />");
         w.Line(GeneratedCode);
-        if (m.Targets.Count == 0)
-        {
-            w.Line("bool global::SingLoRA.ISingLoRAModule.UnloadTarget(string target) => false;");
-            return;
-        }
-        w.Line("bool global::SingLoRA.ISingLoRAModule.UnloadTarget(string target)").Open();
-        w.Line("switch (target)").Open();
-        foreach (var t in m.Targets)
-        {
-            var field = GeneratedNames.AdapterField(t.FieldName);
-            w.Line($"case {Quote(t.FieldName)}:").Open();
-            w.Line($"if ({field} is not {{ }} adapter) return false;");
-            var unload = $"{Injection}.Unload(this._internal_submodules, {Quote(m.DisplayName)}, {Quote(t.FieldName)}, adapter)";
-            if (t.Kind == TargetKind.SwappedField)
-            {
-                w.Line(t.IsReadOnly
-                    ? $"global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.{t.FieldIdentifier}) = {unload};"
-                    : $"this.{t.FieldIdentifier} = {unload};");
-            }
-            else
-            {
-                w.Line($"{unload};");   // the Linear stays in the field; the interceptors now run it plainly
-            }
-            w.Line($"{field} = null;");
-            w.Line("return true;");
-            w.Close();
-        }
-        w.Line("default:").Indent().Line("return false;").Dedent();
-        w.Close();
-        w.Close();
-    }
-
-    private static void EmitAdapters(SourceWriter w, ModuleModel m)
-    {
-        w.Line();
-        w.Line("/// <inheritdoc />");
-        w.Line(GeneratedCode);
-        if (m.Targets.Count == 0)
-        {
-            w.Line($"public global::System.Collections.Generic.IReadOnlyList<{AdapterPair}> Adapters => global::System.Array.Empty<{AdapterPair}>();");
-        }
-        else
-        {
-            w.Line($"public global::System.Collections.Generic.IReadOnlyList<{AdapterPair}> Adapters => {Injection}.Present(");
-            for (int i = 0; i < m.Targets.Count; i++)
-                w.Line($"    new {AdapterPairNullable}({Quote(m.Targets[i].FieldName)}, {GeneratedNames.AdapterField(m.Targets[i].FieldName)}){(i < m.Targets.Count - 1 ? "," : ");")}");
-        }
+        w.Line($"public global::System.Collections.Generic.IReadOnlyList<{AdapterPair}> Adapters => {GeneratedNames.DescriptorField}.AdaptersOf(this);");
     }
 
     /// <summary>A C# string literal.</summary>

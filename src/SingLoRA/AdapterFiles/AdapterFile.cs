@@ -65,7 +65,7 @@ public static class AdapterFile
 
         var stale = new List<string>();
         foreach (var (path, layer) in layers)
-            if (IsMergedWith(layer, slot) && layer.MergedAdapterTensors is { } snapshot && !layer.AdapterParameters.Zip(snapshot).All(p => p.First.detach().cpu().eq(p.Second.cpu()).all().item<bool>()))
+            if (layer.IsMergedWith(slot) && layer.MergedAdapterTensors is { } snapshot && !layer.AdapterParameters.Zip(snapshot).All(p => p.First.detach().cpu().eq(p.Second.cpu()).all().item<bool>()))
                 stale.Add(Display(path));
         if (stale.Count > 0)
             throw new InvalidOperationException(
@@ -76,7 +76,7 @@ public static class AdapterFile
         if (!allowUnsavedTrainable)
         {
             var kept = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
-            foreach (var (_, layer) in layers) foreach (var (_, t) in LayerTensors(layer, slot)) kept.Add(t);
+            foreach (var (_, layer) in layers) foreach (var (_, t) in layer.FileTensors(slot)) kept.Add(t);
             foreach (var (_, t) in saved) kept.Add(t);
             var lost = model.named_parameters().Where(p => p.parameter.requires_grad && !kept.Contains(p.parameter)).Select(p => p.name).ToList();
             if (lost.Count > 0)
@@ -90,9 +90,8 @@ public static class AdapterFile
         var targets = new List<AdapterTarget>();
         foreach (var (path, layer) in layers)
         {
-            var own = LayerTensors(layer, slot);
-            foreach (var (key, tensor) in own) tensors.Add(new(Key(path, key), tensor));
-            targets.Add(Describe(path, layer, own, slot));
+            foreach (var (key, tensor) in layer.FileTensors(slot)) tensors.Add(new(Key(path, key), tensor));
+            targets.Add(layer.Describe(path, slot));
         }
         foreach (var (key, tensor) in saved) tensors.Add(new(key, tensor));
 
@@ -117,9 +116,9 @@ public static class AdapterFile
             Rank = Shared(targets, t => (int?)t.Rank),
             Alpha = Shared(targets, t => (double?)t.Alpha),
             Scaling = Shared(targets, t => (ScalingRule?)t.Scaling),
-            RampLength = Shared(targets.Where(t => t.Kind == SingLoRAKind).ToList(), t => t.RampLength),
-            Step = Shared(targets.Where(t => t.Kind == SingLoRAKind).ToList(), t => t.Step),
-            Init = Shared(targets.Where(t => t.Kind == SingLoRAKind).ToList(), t => t.Init),
+            RampLength = Shared(targets.Where(t => t.RampLength is not null).ToList(), t => t.RampLength),
+            Step = Shared(targets.Where(t => t.Step is not null).ToList(), t => t.Step),
+            Init = Shared(targets.Where(t => t.Init is not null).ToList(), t => t.Init),
             Dropout = Shared(targets, t => (double?)t.Dropout),
             MergeState = targets.All(t => t.Merged) ? "merged" : targets.Any(t => t.Merged) ? "partial" : "unmerged",
             TargetModules = targets.Select(t => t.Path).ToList(),
@@ -237,20 +236,20 @@ public static class AdapterFile
         return config;
     }
 
-    /// <summary>Adds <paramref name="slot"/>, with each target's options, to the SingLoRA layers that lack it; returns them.</summary>
-    private static List<SingLoRALinear> AddMissingSlot(IReadOnlyList<(string Path, AdaptedLinear Layer)> layers, AdapterConfig config, string slot, string directory)
+    /// <summary>Adds <paramref name="slot"/>, with each target's options, to the layers that lack it; returns them.</summary>
+    private static List<AdaptedLinear> AddMissingSlot(IReadOnlyList<(string Path, AdaptedLinear Layer)> layers, AdapterConfig config, string slot, string directory)
     {
-        var added = new List<SingLoRALinear>();
+        var added = new List<AdaptedLinear>();
         var targets = config.Targets.GroupBy(t => t.Path).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
         var problems = new List<string>();
         foreach (var (path, layer) in layers)
         {
-            if (layer is not SingLoRALinear s || s.AdapterNames.Contains(slot)) continue;
-            if (!targets.TryGetValue(path, out var t) || t.Kind != SingLoRAKind) continue;   // Validate names the mismatch
+            if (layer.AdapterNames.Contains(slot)) continue;
+            if (!targets.TryGetValue(path, out var t) || t.Kind != layer.Kind) continue;   // Validate names the mismatch
             try
             {
-                s.AddAdapter(slot, new SingLoRAOptions(t.Rank, t.Alpha, t.RampLength ?? SingLoRAOptions.DefaultRampLength, t.Dropout, t.Scaling, t.Init ?? AdapterInit.KaimingWidth, s.Precision));
-                added.Add(s);
+                layer.AddAdapterFrom(slot, t);
+                added.Add(layer);
             }
             catch (ArgumentException ex)
             {
@@ -279,13 +278,11 @@ public static class AdapterFile
             if (layer.IsMerged)
                 problems.Add($"Layer {Display(path)} of the model is merged; call UnmergeAdapters() before loading adapters.");
             if (!targets.ContainsKey(path))
-                problems.Add($"Missing target: the model adapts {Display(path)} ({Kind(layer)}) but the config has no such target.");
-            else if (layer is SingLoRALinear s && !s.AdapterNames.Contains(slot))
-                problems.Add($"Layer {Display(path)} has no adapter '{slot}' to load into.");
-            else if (layer is LoRALinear && slot != SingLoRALinear.DefaultAdapterName)
-                problems.Add($"Layer {Display(path)} is a LoRA layer, which has only the '{SingLoRALinear.DefaultAdapterName}' adapter (asked for '{slot}').");
-            if (targets.TryGetValue(path, out var merged) && merged.Merged && layer is SingLoRALinear active && active.AdapterNames.Contains(slot) && active.ActiveAdapter != slot)
-                problems.Add($"Target {Display(path)} was saved merged, so it can only be loaded into the active adapter ('{active.ActiveAdapter}', not '{slot}').");
+                problems.Add($"Missing target: the model adapts {Display(path)} ({layer.Kind}) but the config has no such target.");
+            else if (!layer.AdapterNames.Contains(slot))
+                problems.Add($"Layer {Display(path)} has no adapter '{slot}' to load into (it has {string.Join(", ", layer.AdapterNames.Select(n => $"'{n}'"))}).");
+            if (targets.TryGetValue(path, out var merged) && merged.Merged && layer.AdapterNames.Contains(slot) && layer.ActiveAdapter != slot)
+                problems.Add($"Target {Display(path)} was saved merged, so it can only be loaded into the active adapter ('{layer.ActiveAdapter}', not '{slot}').");
         }
         foreach (var t in config.Targets.Where(t => !byPath.ContainsKey(t.Path)))
             problems.Add($"Unexpected target: the config has {Display(t.Path)} ({t.Kind}) but the model has no adapted layer there.");
@@ -295,12 +292,12 @@ public static class AdapterFile
                 "SingLoRAOverrides.Layers scope, or UnloadAdapters), build this one the same way, or take the extra adapters out before loading: " +
                 "model.UnloadAdapters(path => !targets.Contains(path)) with the config's target_modules as targets.");
         // The checks below look at the slot's tensors and options; a layer without the slot was reported above.
-        var withSlot = layers.Where(l => l.Layer is SingLoRALinear s ? s.AdapterNames.Contains(slot) : slot == SingLoRALinear.DefaultAdapterName).ToList();
+        var withSlot = layers.Where(l => l.Layer.AdapterNames.Contains(slot)).ToList();
 
         // Tensors: every key the model's adapters (and the saved modules) have must be in the file, with the same shape and dtype.
         var expected = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (var (path, layer) in withSlot)
-            foreach (var (key, tensor) in LayerTensors(layer, slot)) expected[Key(path, key)] = tensor;
+            foreach (var (key, tensor) in layer.FileTensors(slot)) expected[Key(path, key)] = tensor;
         try
         {
             foreach (var (key, tensor) in ModuleTensors(model, layers, config.ModulesToSave ?? Array.Empty<string>())) expected[key] = tensor;
@@ -327,47 +324,37 @@ public static class AdapterFile
         foreach (var key in file.Names.Where(k => !expected.ContainsKey(k)))
             problems.Add($"Unexpected tensor '{key}' (shape {Shape(file.Tensors[key].shape)}): the model has no such adapter tensor or saved module.");
 
-        // Options: each matched target must agree with the layer's adapter options.
-        foreach (var (path, layer) in withSlot)
+        // Options: each matched target must agree with how the layer describes its adapter (every kind describes itself alike).
+        var described = withSlot.Select(l => l.Layer.Describe(l.Path, slot)).ToList();
+        for (int i = 0; i < withSlot.Count; i++)
         {
+            var (path, layer) = withSlot[i];
+            var m = described[i];
             if (!targets.TryGetValue(path, out var t)) continue;
             var where = $"Target {Display(path)}";
-            void Check<T>(string name, T? inFile, T inModel)
+            void Check<T>(string name, T? inFile, T? inModel)
             {
                 if (!EqualityComparer<T?>.Default.Equals(inFile, inModel))
                     problems.Add($"{where}: {name} is {Format(inFile)} in the config but {Format(inModel)} in the model.");
             }
-            Check("kind", t.Kind, Kind(layer));
-            Check("in_features", t.InFeatures, layer.in_features);
-            Check("out_features", t.OutFeatures, layer.out_features);
+            Check("kind", t.Kind, m.Kind);
+            Check("in_features", t.InFeatures, m.InFeatures);
+            Check("out_features", t.OutFeatures, m.OutFeatures);
             if (!convert)
             {
-                Check("dtype", t.Dtype, SafeTensors.DTypeName(layer.weight.dtype));
-                if (t.AdapterDtype is not null) Check("adapter_dtype", t.AdapterDtype, SafeTensors.DTypeName(layer.AdapterDType));
+                Check("dtype", t.Dtype, m.Dtype);
+                if (t.AdapterDtype is not null) Check("adapter_dtype", t.AdapterDtype, m.AdapterDtype);
             }
-            switch (layer)
+            if (t.Kind == m.Kind)
             {
-                case SingLoRALinear s:
-                    var o = SlotOptions(s, slot);
-                    Check("rank", t.Rank, o.Rank);
-                    Check("alpha", t.Alpha, o.Alpha);
-                    Check("scaling", t.Scaling, o.Scaling);
-                    Check("ramp_steps", t.RampLength, (long?)o.RampLength);
-                    Check("init", t.Init, (AdapterInit?)o.Init);
-                    Check("dropout", t.Dropout, o.Dropout);
-                    if (file.Tensors.TryGetValue(Key(path, SingLoRALinear.StepKey), out var step) && step.dtype == ScalarType.Int64 && step.numel() == 1)
-                    {
-                        long value = step.item<long>();
-                        if (value < 0) problems.Add($"{where}: the saved ramp step is {value}; it cannot be negative.");
-                        if (t.Step != value) problems.Add($"{where}: the config says step {Format(t.Step)} but the tensors file holds step {value}.");
-                    }
-                    break;
-                case LoRALinear l:
-                    Check("rank", t.Rank, l.Options.Rank);
-                    Check("alpha", t.Alpha, l.Options.Alpha);
-                    Check("scaling", t.Scaling, l.Options.Scaling);
-                    Check("dropout", t.Dropout, l.Options.Dropout);
-                    break;
+                Check("rank", t.Rank, m.Rank);
+                Check("alpha", t.Alpha, m.Alpha);
+                Check("scaling", t.Scaling, m.Scaling);
+                Check("ramp_steps", t.RampLength, m.RampLength);
+                Check("init", t.Init, m.Init);
+                Check("dropout", t.Dropout, m.Dropout);
+                foreach (var problem in layer.CheckSaved(t, key => file.Tensors.TryGetValue(Key(path, key), out var saved) ? saved : null))
+                    problems.Add($"{where}: {problem}");
             }
             if (t.Merged && (t.MergedScale is not { } ms || !double.IsFinite(ms)))
                 problems.Add($"{where}: marked merged but has no finite merged_scale.");
@@ -376,25 +363,22 @@ public static class AdapterFile
                     problems.Add($"{where}: the config gives tensor '{key}' shape {Shape(shape ?? Array.Empty<long>())} but the tensors file has {Shape(loaded.shape)}.");
         }
 
-        // Summary fields, when present, apply to every target of their kind.
-        var singlora = withSlot.Select(l => l.Layer).OfType<SingLoRALinear>().ToList();
-        void Summary<T>(string name, T? value, IEnumerable<(AdaptedLinear Layer, T Value)> actual) where T : struct
+        // Summary fields, when present, apply to every target that has the option.
+        void Summary<T>(string name, T? value, Func<AdapterTarget, T?> of) where T : struct
         {
             if (value is not { } v) return;
-            var bad = actual.Where(a => !EqualityComparer<T>.Default.Equals(a.Value, v)).Select(a => a.Layer).ToList();
+            var bad = described.Select(of).Where(a => a is { } x && !EqualityComparer<T>.Default.Equals(x, v)).ToList();
             if (bad.Count > 0)
-                problems.Add($"The config's {name} is {Format(v)} but {bad.Count} adapted layer(s) of the model have {string.Join(", ", bad.Select(b => Format(ValueOf(actual, b))).Distinct())}.");
+                problems.Add($"The config's {name} is {Format(v)} but {bad.Count} adapted layer(s) of the model have {string.Join(", ", bad.Select(b => Format(b)).Distinct())}.");
         }
-        Summary("r", config.Rank, withSlot.Select(l => (l.Layer, l.Layer is SingLoRALinear s ? SlotOptions(s, slot).Rank : Rank(l.Layer))));
-        Summary("alpha", config.Alpha, withSlot.Select(l => (l.Layer, l.Layer is SingLoRALinear s ? SlotOptions(s, slot).Alpha : Alpha(l.Layer))));
-        Summary("scaling", config.Scaling, withSlot.Select(l => (l.Layer, l.Layer is SingLoRALinear s ? SlotOptions(s, slot).Scaling : Scaling(l.Layer))));
-        Summary("dropout", config.Dropout, withSlot.Select(l => (l.Layer, l.Layer is SingLoRALinear s ? SlotOptions(s, slot).Dropout : l.Layer.Dropout)));
-        Summary("ramp_steps", config.RampLength, singlora.Select(s => ((AdaptedLinear)s, SlotOptions(s, slot).RampLength)));
-        Summary("init", config.Init, singlora.Select(s => ((AdaptedLinear)s, SlotOptions(s, slot).Init)));
+        Summary("r", config.Rank, t => (int?)t.Rank);
+        Summary("alpha", config.Alpha, t => (double?)t.Alpha);
+        Summary("scaling", config.Scaling, t => (ScalingRule?)t.Scaling);
+        Summary("dropout", config.Dropout, t => (double?)t.Dropout);
+        Summary("ramp_steps", config.RampLength, t => t.RampLength);
+        Summary("init", config.Init, t => t.Init);
         return problems;
     }
-
-    private static T ValueOf<T>(IEnumerable<(AdaptedLinear Layer, T Value)> values, AdaptedLinear layer) => values.First(v => ReferenceEquals(v.Layer, layer)).Value;
 
     private static void Apply(nn.Module model, IReadOnlyList<(string Path, AdaptedLinear Layer)> layers, AdapterConfig config, SafeTensorsFile file, string directory, string slot)
     {
@@ -408,7 +392,7 @@ public static class AdapterFile
                 var copies = new List<(string FileKey, Tensor Live)>();
                 foreach (var (path, layer) in layers)
                 {
-                    foreach (var (key, live) in LayerTensors(layer, slot)) copies.Add((Key(path, key), live));
+                    foreach (var (key, live) in layer.FileTensors(slot)) copies.Add((Key(path, key), live));
                     if (targets[path].Merged) backups.Add((layer.weight, layer.weight.detach().clone()));
                 }
                 copies.AddRange(ModuleTensors(model, layers, config.ModulesToSave ?? Array.Empty<string>()));
@@ -526,24 +510,10 @@ public static class AdapterFile
 
     // ---------------------------------------------------------------------------------------------------- helpers
 
-    private const string SingLoRAKind = "singlora";
-    private const string LoRAKind = "lora";
-
-    /// <summary>
-    /// The tensors an adapter file holds for one layer's adapter <paramref name="slot"/>, with their keys relative to the
-    /// layer. The keys do not name the adapter (<c>singlora_A</c> whichever adapter it is), so a file fits any slot.
-    /// </summary>
-    internal static IReadOnlyList<(string Key, Tensor Tensor)> LayerTensors(AdaptedLinear layer, string slot) => layer switch
-    {
-        SingLoRALinear s => new (string, Tensor)[] { (SingLoRALinear.AdapterKey, s.AdapterMatrix(slot)), (SingLoRALinear.StepKey, s.AdapterStep(slot)) },
-        LoRALinear l => new (string, Tensor)[] { (LoRALinear.AKey, l.A), (LoRALinear.BKey, l.B) },
-        _ => throw new NotSupportedException($"Adapter files do not support {layer.GetType().Name} layers."),
-    };
-
-    /// <summary>The adapter the layers have active (LoRA layers have only the default one).</summary>
+    /// <summary>The adapter the layers have active.</summary>
     private static string ActiveSlot(IReadOnlyList<(string Path, AdaptedLinear Layer)> layers)
     {
-        var names = layers.Select(l => l.Layer is SingLoRALinear s ? s.ActiveAdapter : SingLoRALinear.DefaultAdapterName).Distinct().ToList();
+        var names = layers.Select(l => l.Layer.ActiveAdapter).Distinct().ToList();
         if (names.Count > 1)
             throw new InvalidOperationException($"The layers' active adapters disagree ({string.Join(", ", names)}): pass adapterName, or align them with model.SetActiveAdapter(name).");
         return names[0];
@@ -551,16 +521,10 @@ public static class AdapterFile
 
     private static void CheckSlotExists(IReadOnlyList<(string Path, AdaptedLinear Layer)> layers, string slot)
     {
-        var lacking = layers.Where(l => l.Layer is SingLoRALinear s ? !s.AdapterNames.Contains(slot) : slot != SingLoRALinear.DefaultAdapterName).Select(l => Display(l.Path)).ToList();
+        var lacking = layers.Where(l => !l.Layer.AdapterNames.Contains(slot)).Select(l => $"{Display(l.Path)} (has {string.Join(", ", l.Layer.AdapterNames.Select(n => $"'{n}'"))})").ToList();
         if (lacking.Count > 0)
-            throw new InvalidOperationException($"No adapter named '{slot}' in {string.Join(", ", lacking)} (LoRA layers have only '{SingLoRALinear.DefaultAdapterName}').");
+            throw new InvalidOperationException($"No adapter named '{slot}' in {string.Join(", ", lacking)}.");
     }
-
-    private static SingLoRAOptions SlotOptions(SingLoRALinear layer, string slot) => layer.AdapterOptions(slot);
-
-    /// <summary>True when the layer's weight holds the update of adapter <paramref name="slot"/>.</summary>
-    private static bool IsMergedWith(AdaptedLinear layer, string slot) =>
-        layer.IsMerged && (layer is not SingLoRALinear s || s.ActiveAdapter == slot);
 
     /// <summary>The parameters and persistent buffers of each module to save, under their model keys.</summary>
     private static List<(string Key, Tensor Tensor)> ModuleTensors(nn.Module model, IReadOnlyList<(string Path, AdaptedLinear Layer)> layers, IReadOnlyList<string> paths)
@@ -588,41 +552,6 @@ public static class AdapterFile
     }
 
     private static string ModuleOf(string key) => key.LastIndexOf('.') is var i and > 0 ? key[..i] : key;
-
-    private static AdapterTarget Describe(string path, AdaptedLinear layer, IReadOnlyList<(string Key, Tensor Tensor)> own, string slot)
-    {
-        var target = new AdapterTarget
-        {
-            Path = path,
-            Kind = Kind(layer),
-            InFeatures = layer.in_features,
-            OutFeatures = layer.out_features,
-            Dtype = SafeTensors.DTypeName(layer.weight.dtype),
-            AdapterDtype = SafeTensors.DTypeName(own[0].Tensor.dtype),
-            Rank = Rank(layer),
-            Alpha = Alpha(layer),
-            Scaling = Scaling(layer),
-            Dropout = layer.Dropout,
-            Merged = IsMergedWith(layer, slot),
-            MergedScale = IsMergedWith(layer, slot) ? layer.MergedScale : null,
-            Tensors = own.ToDictionary(o => o.Key, o => o.Tensor.shape, StringComparer.Ordinal),
-        };
-        return layer is SingLoRALinear s
-            ? target with
-            {
-                Rank = SlotOptions(s, slot).Rank, Alpha = SlotOptions(s, slot).Alpha, Scaling = SlotOptions(s, slot).Scaling, Dropout = SlotOptions(s, slot).Dropout,
-                RampLength = SlotOptions(s, slot).RampLength, Step = s.AdapterStep(slot).item<long>(), Init = SlotOptions(s, slot).Init,
-            }
-            : target;
-    }
-
-    private static string Kind(AdaptedLinear layer) => layer is SingLoRALinear ? SingLoRAKind : LoRAKind;
-
-    private static int Rank(AdaptedLinear layer) => layer switch { SingLoRALinear s => s.Options.Rank, LoRALinear l => l.Options.Rank, _ => 0 };
-
-    private static double Alpha(AdaptedLinear layer) => layer switch { SingLoRALinear s => s.Options.Alpha, LoRALinear l => l.Options.Alpha, _ => 0 };
-
-    private static ScalingRule Scaling(AdaptedLinear layer) => layer switch { SingLoRALinear s => s.Options.Scaling, LoRALinear l => l.Options.Scaling, _ => default };
 
     private static T? Shared<T>(IReadOnlyList<AdapterTarget> targets, Func<AdapterTarget, T?> value) where T : struct
     {

@@ -10,7 +10,7 @@ namespace SingLoRA.Benchmarks.Harness;
 /// <summary>
 /// Generated wiring: <c>q</c> and <c>k</c> are <see cref="Linear"/> fields; the generator wraps them at
 /// <c>RegisterComponents()</c> and routes <c>q.forward(x)</c> / <c>k.forward(x)</c> through interceptors that look the
-/// adapter up (<see cref="SingLoRAInjection.AdapterOf"/>).
+/// adapter up (<c>SingLoRA.Generation.InterceptedCalls.Route</c>).
 /// </summary>
 [SingLoRA(Rank = 8, Targets = "q,k")]
 public sealed partial class GeneratedAttention : Module<Tensor, Tensor>

@@ -21,7 +21,7 @@ namespace SingLoRA.Generated
         // DecoderLayer.cs(24,56): q_proj.forward(...)
         [global::System.Runtime.CompilerServices.InterceptsLocation(1, "tva+QJZ0OCXEkmBwqmwV6sYCAABEZWNvZGVyTGF5ZXIuY3M=")]
         public static global::TorchSharp.torch.Tensor QProj_forward(this global::TorchSharp.Modules.Linear @this, global::TorchSharp.torch.Tensor input)
-            => global::SingLoRA.SingLoRAInjection.Route((global::TorchSharp.Modules.Linear)@this, "DecoderLayer", "q_proj").forward(input);
+            => global::SingLoRA.Generation.InterceptedCalls.Route((global::TorchSharp.Modules.Linear)@this, "DecoderLayer.q_proj").forward(input);
     }
 }
 //------ Models.Llama.DecoderLayer.SingLoRA.g.cs ------
@@ -32,91 +32,46 @@ namespace Models.Llama
 {
     partial class DecoderLayer : global::SingLoRA.ISingLoRAModule
     {
-        /// <summary>The options of this module's <c>[SingLoRA]</c> attribute (unset values take their defaults).</summary>
+        /// <summary>
+        /// This class as the SingLoRA runtime sees it: the <c>[SingLoRA]</c> attribute's options (unset values take their
+        /// defaults), each target with typed access to its field, and the layer index with the attribute's choice of layers.
+        /// </summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private static readonly global::SingLoRA.SingLoRAOptions __singloraAttributeOptions = new(Rank: 8);
-
-        /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope (null: none yet, or built without adapters).</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private global::SingLoRA.SingLoRAOptions? __singloraAppliedOptions;
-
-        /// <summary>True once <c>RegisterComponents()</c> has created the adapters (or left them out).</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private bool __singloraRegistered;
+        private static readonly global::SingLoRA.Generation.ModuleDescriptor<DecoderLayer> __singloraDescriptor = new(
+            new global::SingLoRA.SingLoRAOptions(Rank: 8),
+            layerIndex: static module => module.layer_idx,
+            adaptsLayer: static layer => (layer >= 0 && layer <= 3) || layer == 8,
+            new global::SingLoRA.Generation.TargetDescriptor<DecoderLayer>("q_proj", static module => module.q_proj, null),
+            new global::SingLoRA.Generation.TargetDescriptor<DecoderLayer>("v_proj", static module => module.v_proj, static (module, adapter) => global::System.Runtime.CompilerServices.Unsafe.AsRef(in module.v_proj) = adapter));
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __singloraAppliedOptions ?? __singloraAttributeOptions;
-
-        /// <summary>The adapter of <c>q_proj</c>, created by <c>RegisterComponents()</c>.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private global::SingLoRA.SingLoRALinear? __singloraAdapter_q_proj;
+        public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __singloraDescriptor.OptionsOf(this);
 
         /// <summary>The SingLoRA adapter that wraps <c>q_proj</c>; its parameter <c>A</c> is saved as <c>q_proj.singlora_A</c>.</summary>
         /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, was built without adapters, or <c>UnloadAdapters()</c> took this one out.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::SingLoRA.SingLoRALinear QProjAdapter => __singloraAdapter_q_proj ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("DecoderLayer", "q_proj");
-
-        /// <summary>The adapter of <c>v_proj</c>, created by <c>RegisterComponents()</c>.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private global::SingLoRA.SingLoRALinear? __singloraAdapter_v_proj;
+        public global::SingLoRA.SingLoRALinear QProjAdapter => __singloraDescriptor.AdapterOf(this, __singloraDescriptor.Targets[0]);
 
         /// <summary>The SingLoRA adapter that wraps <c>v_proj</c>; its parameter <c>A</c> is saved as <c>v_proj.singlora_A</c>.</summary>
         /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, was built without adapters, or <c>UnloadAdapters()</c> took this one out.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::SingLoRA.SingLoRALinear VProjAdapter => __singloraAdapter_v_proj ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("DecoderLayer", "v_proj");
-
-        /// <summary>Whether the layer at <paramref name="layer"/> gets adapters: the attribute's <c>Layers = "0-3, 8"</c>.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private static bool __singloraAdaptsLayer(int layer) => (layer >= 0 && layer <= 3) || layer == 8;
+        public global::SingLoRA.SingLoRALinear VProjAdapter => __singloraDescriptor.AdapterOf(this, __singloraDescriptor.Targets[1]);
 
         /// <summary>
         /// Registers the module's fields as TorchSharp does, then wraps each SingLoRA target in its adapter, which takes the
-        /// target's place (and name) among the submodules, unless a <c>SingLoRAOverrides</c> scope builds the module without
-        /// adapters. Runs once: a second call changes nothing.
+        /// target's place (and name) among the submodules, unless the options leave this module without adapters. Runs once:
+        /// a second call changes nothing.
         /// </summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         protected override void RegisterComponents()
         {
             base.RegisterComponents();
-            if (__singloraRegistered) return;
-            __singloraRegistered = true;
-            int layerIndex = this.layer_idx;
-            var options = __singloraAppliedOptions = global::SingLoRA.SingLoRAOverrides.Apply(__singloraAttributeOptions, "DecoderLayer", layerIndex, __singloraAdaptsLayer(layerIndex));
-            __singloraAdapter_q_proj = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "DecoderLayer", "q_proj", this.q_proj, options);
-            __singloraAdapter_v_proj = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "DecoderLayer", "v_proj", this.v_proj, options);
-            if (__singloraAdapter_v_proj is not null) global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.v_proj) = __singloraAdapter_v_proj;
+            __singloraDescriptor.Attach(this, this._internal_submodules);
         }
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => global::SingLoRA.SingLoRAInjection.Present(
-            new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("q_proj", __singloraAdapter_q_proj),
-            new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("v_proj", __singloraAdapter_v_proj));
-
-        /// <inheritdoc />
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        bool global::SingLoRA.ISingLoRAModule.UnloadTarget(string target)
-        {
-            switch (target)
-            {
-                case "q_proj":
-                {
-                    if (__singloraAdapter_q_proj is not { } adapter) return false;
-                    global::SingLoRA.SingLoRAInjection.Unload(this._internal_submodules, "DecoderLayer", "q_proj", adapter);
-                    __singloraAdapter_q_proj = null;
-                    return true;
-                }
-                case "v_proj":
-                {
-                    if (__singloraAdapter_v_proj is not { } adapter) return false;
-                    global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.v_proj) = global::SingLoRA.SingLoRAInjection.Unload(this._internal_submodules, "DecoderLayer", "v_proj", adapter);
-                    __singloraAdapter_v_proj = null;
-                    return true;
-                }
-                default:
-                    return false;
-            }
-        }
+        public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => __singloraDescriptor.AdaptersOf(this);
     }
 }

@@ -21,17 +21,17 @@ namespace SingLoRA.Generated
         // SelfAttention.cs(24,24): q.forward(...)
         [global::System.Runtime.CompilerServices.InterceptsLocation(1, "EJ1zGWDNSJuOOtxAhyXb9WoCAABTZWxmQXR0ZW50aW9uLmNz")]
         public static global::TorchSharp.torch.Tensor Q_forward(this global::TorchSharp.Modules.Linear @this, global::TorchSharp.torch.Tensor input)
-            => global::SingLoRA.SingLoRAInjection.Route((global::TorchSharp.Modules.Linear)@this, "SelfAttention", "q").forward(input);
+            => global::SingLoRA.Generation.InterceptedCalls.Route((global::TorchSharp.Modules.Linear)@this, "SelfAttention.q").forward(input);
 
         // SelfAttention.cs(24,49): k.forward(...)
         [global::System.Runtime.CompilerServices.InterceptsLocation(1, "EJ1zGWDNSJuOOtxAhyXb9YMCAABTZWxmQXR0ZW50aW9uLmNz")]
         public static global::TorchSharp.torch.Tensor K_forward(this global::TorchSharp.Modules.Linear @this, global::TorchSharp.torch.Tensor input)
-            => global::SingLoRA.SingLoRAInjection.Route((global::TorchSharp.Modules.Linear)@this, "SelfAttention", "k").forward(input);
+            => global::SingLoRA.Generation.InterceptedCalls.Route((global::TorchSharp.Modules.Linear)@this, "SelfAttention.k").forward(input);
 
         // SelfAttention.cs(25,44): k.call(...)
         [global::System.Runtime.CompilerServices.InterceptsLocation(1, "EJ1zGWDNSJuOOtxAhyXb9c0CAABTZWxmQXR0ZW50aW9uLmNz")]
         public static global::TorchSharp.torch.Tensor K_call(this global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor> @this, global::TorchSharp.torch.Tensor input)
-            => global::SingLoRA.SingLoRAInjection.Route((global::TorchSharp.Modules.Linear)@this, "SelfAttention", "k").call(input);
+            => global::SingLoRA.Generation.InterceptedCalls.Route((global::TorchSharp.Modules.Linear)@this, "SelfAttention.k").call(input);
     }
 }
 //------ Models.SelfAttention.SingLoRA.g.cs ------
@@ -42,85 +42,46 @@ namespace Models
 {
     partial class SelfAttention : global::SingLoRA.ISingLoRAModule
     {
-        /// <summary>The options of this module's <c>[SingLoRA]</c> attribute (unset values take their defaults).</summary>
+        /// <summary>
+        /// This class as the SingLoRA runtime sees it: the <c>[SingLoRA]</c> attribute's options (unset values take their
+        /// defaults), each target with typed access to its field, and the layer index with the attribute's choice of layers.
+        /// </summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private static readonly global::SingLoRA.SingLoRAOptions __singloraAttributeOptions = new(Rank: 8, Alpha: 16d, RampLength: 200);
-
-        /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope (null: none yet, or built without adapters).</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private global::SingLoRA.SingLoRAOptions? __singloraAppliedOptions;
-
-        /// <summary>True once <c>RegisterComponents()</c> has created the adapters (or left them out).</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private bool __singloraRegistered;
+        private static readonly global::SingLoRA.Generation.ModuleDescriptor<SelfAttention> __singloraDescriptor = new(
+            new global::SingLoRA.SingLoRAOptions(Rank: 8, Alpha: 16d, RampLength: 200),
+            layerIndex: null,
+            adaptsLayer: null,
+            new global::SingLoRA.Generation.TargetDescriptor<SelfAttention>("q", static module => module.q, null),
+            new global::SingLoRA.Generation.TargetDescriptor<SelfAttention>("k", static module => module.k, null));
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __singloraAppliedOptions ?? __singloraAttributeOptions;
-
-        /// <summary>The adapter of <c>q</c>, created by <c>RegisterComponents()</c>.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private global::SingLoRA.SingLoRALinear? __singloraAdapter_q;
+        public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __singloraDescriptor.OptionsOf(this);
 
         /// <summary>The SingLoRA adapter that wraps <c>q</c>; its parameter <c>A</c> is saved as <c>q.singlora_A</c>.</summary>
         /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, was built without adapters, or <c>UnloadAdapters()</c> took this one out.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::SingLoRA.SingLoRALinear QAdapter => __singloraAdapter_q ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("SelfAttention", "q");
-
-        /// <summary>The adapter of <c>k</c>, created by <c>RegisterComponents()</c>.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private global::SingLoRA.SingLoRALinear? __singloraAdapter_k;
+        public global::SingLoRA.SingLoRALinear QAdapter => __singloraDescriptor.AdapterOf(this, __singloraDescriptor.Targets[0]);
 
         /// <summary>The SingLoRA adapter that wraps <c>k</c>; its parameter <c>A</c> is saved as <c>k.singlora_A</c>.</summary>
         /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, was built without adapters, or <c>UnloadAdapters()</c> took this one out.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::SingLoRA.SingLoRALinear KAdapter => __singloraAdapter_k ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("SelfAttention", "k");
+        public global::SingLoRA.SingLoRALinear KAdapter => __singloraDescriptor.AdapterOf(this, __singloraDescriptor.Targets[1]);
 
         /// <summary>
         /// Registers the module's fields as TorchSharp does, then wraps each SingLoRA target in its adapter, which takes the
-        /// target's place (and name) among the submodules, unless a <c>SingLoRAOverrides</c> scope builds the module without
-        /// adapters. Runs once: a second call changes nothing.
+        /// target's place (and name) among the submodules, unless the options leave this module without adapters. Runs once:
+        /// a second call changes nothing.
         /// </summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         protected override void RegisterComponents()
         {
             base.RegisterComponents();
-            if (__singloraRegistered) return;
-            __singloraRegistered = true;
-            var options = __singloraAppliedOptions = global::SingLoRA.SingLoRAOverrides.Apply(__singloraAttributeOptions, "SelfAttention");
-            __singloraAdapter_q = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "SelfAttention", "q", this.q, options);
-            __singloraAdapter_k = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "SelfAttention", "k", this.k, options);
+            __singloraDescriptor.Attach(this, this._internal_submodules);
         }
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => global::SingLoRA.SingLoRAInjection.Present(
-            new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("q", __singloraAdapter_q),
-            new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("k", __singloraAdapter_k));
-
-        /// <inheritdoc />
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        bool global::SingLoRA.ISingLoRAModule.UnloadTarget(string target)
-        {
-            switch (target)
-            {
-                case "q":
-                {
-                    if (__singloraAdapter_q is not { } adapter) return false;
-                    global::SingLoRA.SingLoRAInjection.Unload(this._internal_submodules, "SelfAttention", "q", adapter);
-                    __singloraAdapter_q = null;
-                    return true;
-                }
-                case "k":
-                {
-                    if (__singloraAdapter_k is not { } adapter) return false;
-                    global::SingLoRA.SingLoRAInjection.Unload(this._internal_submodules, "SelfAttention", "k", adapter);
-                    __singloraAdapter_k = null;
-                    return true;
-                }
-                default:
-                    return false;
-            }
-        }
+        public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => __singloraDescriptor.AdaptersOf(this);
     }
 }

@@ -6,106 +6,52 @@ namespace Models.Audio
 {
     partial class SelfAttention : global::SingLoRA.ISingLoRAModule
     {
-        /// <summary>The options of this module's <c>[SingLoRA]</c> attribute (unset values take their defaults).</summary>
+        /// <summary>
+        /// This class as the SingLoRA runtime sees it: the <c>[SingLoRA]</c> attribute's options (unset values take their
+        /// defaults), each target with typed access to its field, and the layer index with the attribute's choice of layers.
+        /// </summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private static readonly global::SingLoRA.SingLoRAOptions __singloraAttributeOptions = new(Rank: 4, Alpha: 8d, RampLength: 0, Dropout: 0.1d, Scaling: (global::SingLoRA.ScalingRule)1, Init: (global::SingLoRA.AdapterInit)2);
-
-        /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope (null: none yet, or built without adapters).</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private global::SingLoRA.SingLoRAOptions? __singloraAppliedOptions;
-
-        /// <summary>True once <c>RegisterComponents()</c> has created the adapters (or left them out).</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private bool __singloraRegistered;
+        private static readonly global::SingLoRA.Generation.ModuleDescriptor<SelfAttention> __singloraDescriptor = new(
+            new global::SingLoRA.SingLoRAOptions(Rank: 4, Alpha: 8d, RampLength: 0, Dropout: 0.1d, Scaling: (global::SingLoRA.ScalingRule)1, Init: (global::SingLoRA.AdapterInit)2),
+            layerIndex: null,
+            adaptsLayer: null,
+            new global::SingLoRA.Generation.TargetDescriptor<SelfAttention>("q_proj", static module => module.q_proj, static (module, adapter) => global::System.Runtime.CompilerServices.Unsafe.AsRef(in module.q_proj) = adapter),
+            new global::SingLoRA.Generation.TargetDescriptor<SelfAttention>("k_proj", static module => module.k_proj, static (module, adapter) => global::System.Runtime.CompilerServices.Unsafe.AsRef(in module.k_proj) = adapter),
+            new global::SingLoRA.Generation.TargetDescriptor<SelfAttention>("wq", static module => module.wq, static (module, adapter) => module.wq = adapter));
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __singloraAppliedOptions ?? __singloraAttributeOptions;
-
-        /// <summary>The adapter of <c>q_proj</c>, created by <c>RegisterComponents()</c>.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private global::SingLoRA.SingLoRALinear? __singloraAdapter_q_proj;
+        public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __singloraDescriptor.OptionsOf(this);
 
         /// <summary>The SingLoRA adapter that wraps <c>q_proj</c>; its parameter <c>A</c> is saved as <c>q_proj.singlora_A</c>.</summary>
         /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, was built without adapters, or <c>UnloadAdapters()</c> took this one out.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::SingLoRA.SingLoRALinear QProjAdapter => __singloraAdapter_q_proj ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("SelfAttention", "q_proj");
-
-        /// <summary>The adapter of <c>k_proj</c>, created by <c>RegisterComponents()</c>.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private global::SingLoRA.SingLoRALinear? __singloraAdapter_k_proj;
+        public global::SingLoRA.SingLoRALinear QProjAdapter => __singloraDescriptor.AdapterOf(this, __singloraDescriptor.Targets[0]);
 
         /// <summary>The SingLoRA adapter that wraps <c>k_proj</c>; its parameter <c>A</c> is saved as <c>k_proj.singlora_A</c>.</summary>
         /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, was built without adapters, or <c>UnloadAdapters()</c> took this one out.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::SingLoRA.SingLoRALinear KProjAdapter => __singloraAdapter_k_proj ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("SelfAttention", "k_proj");
-
-        /// <summary>The adapter of <c>wq</c>, created by <c>RegisterComponents()</c>.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private global::SingLoRA.SingLoRALinear? __singloraAdapter_wq;
+        public global::SingLoRA.SingLoRALinear KProjAdapter => __singloraDescriptor.AdapterOf(this, __singloraDescriptor.Targets[1]);
 
         /// <summary>The SingLoRA adapter that wraps <c>wq</c>; its parameter <c>A</c> is saved as <c>wq.singlora_A</c>.</summary>
         /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, was built without adapters, or <c>UnloadAdapters()</c> took this one out.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::SingLoRA.SingLoRALinear WqAdapter => __singloraAdapter_wq ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("SelfAttention", "wq");
+        public global::SingLoRA.SingLoRALinear WqAdapter => __singloraDescriptor.AdapterOf(this, __singloraDescriptor.Targets[2]);
 
         /// <summary>
         /// Registers the module's fields as TorchSharp does, then wraps each SingLoRA target in its adapter, which takes the
-        /// target's place (and name) among the submodules, unless a <c>SingLoRAOverrides</c> scope builds the module without
-        /// adapters. Runs once: a second call changes nothing.
+        /// target's place (and name) among the submodules, unless the options leave this module without adapters. Runs once:
+        /// a second call changes nothing.
         /// </summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         protected override void RegisterComponents()
         {
             base.RegisterComponents();
-            if (__singloraRegistered) return;
-            __singloraRegistered = true;
-            var options = __singloraAppliedOptions = global::SingLoRA.SingLoRAOverrides.Apply(__singloraAttributeOptions, "SelfAttention");
-            __singloraAdapter_q_proj = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "SelfAttention", "q_proj", this.q_proj, options);
-            if (__singloraAdapter_q_proj is not null) global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.q_proj) = __singloraAdapter_q_proj;
-            __singloraAdapter_k_proj = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "SelfAttention", "k_proj", this.k_proj, options);
-            if (__singloraAdapter_k_proj is not null) global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.k_proj) = __singloraAdapter_k_proj;
-            __singloraAdapter_wq = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "SelfAttention", "wq", this.wq, options);
-            if (__singloraAdapter_wq is not null) this.wq = __singloraAdapter_wq;
+            __singloraDescriptor.Attach(this, this._internal_submodules);
         }
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => global::SingLoRA.SingLoRAInjection.Present(
-            new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("q_proj", __singloraAdapter_q_proj),
-            new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("k_proj", __singloraAdapter_k_proj),
-            new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("wq", __singloraAdapter_wq));
-
-        /// <inheritdoc />
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        bool global::SingLoRA.ISingLoRAModule.UnloadTarget(string target)
-        {
-            switch (target)
-            {
-                case "q_proj":
-                {
-                    if (__singloraAdapter_q_proj is not { } adapter) return false;
-                    global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.q_proj) = global::SingLoRA.SingLoRAInjection.Unload(this._internal_submodules, "SelfAttention", "q_proj", adapter);
-                    __singloraAdapter_q_proj = null;
-                    return true;
-                }
-                case "k_proj":
-                {
-                    if (__singloraAdapter_k_proj is not { } adapter) return false;
-                    global::System.Runtime.CompilerServices.Unsafe.AsRef(in this.k_proj) = global::SingLoRA.SingLoRAInjection.Unload(this._internal_submodules, "SelfAttention", "k_proj", adapter);
-                    __singloraAdapter_k_proj = null;
-                    return true;
-                }
-                case "wq":
-                {
-                    if (__singloraAdapter_wq is not { } adapter) return false;
-                    this.wq = global::SingLoRA.SingLoRAInjection.Unload(this._internal_submodules, "SelfAttention", "wq", adapter);
-                    __singloraAdapter_wq = null;
-                    return true;
-                }
-                default:
-                    return false;
-            }
-        }
+        public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => __singloraDescriptor.AdaptersOf(this);
     }
 }

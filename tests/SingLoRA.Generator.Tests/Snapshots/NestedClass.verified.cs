@@ -21,12 +21,12 @@ namespace SingLoRA.Generated
         // Encoder.cs(29,60): wq.forward(...)
         [global::System.Runtime.CompilerServices.InterceptsLocation(1, "oEckVwwtiEvfL9noOqEmR2cDAABFbmNvZGVyLmNz")]
         public static global::TorchSharp.torch.Tensor Wq_forward(this global::TorchSharp.Modules.Linear @this, global::TorchSharp.torch.Tensor input)
-            => global::SingLoRA.SingLoRAInjection.Route((global::TorchSharp.Modules.Linear)@this, "Encoder.Attention", "wq").forward(input);
+            => global::SingLoRA.Generation.InterceptedCalls.Route((global::TorchSharp.Modules.Linear)@this, "Encoder.Attention.wq").forward(input);
 
         // Encoder.cs(29,76): wk.forward(...)
         [global::System.Runtime.CompilerServices.InterceptsLocation(1, "oEckVwwtiEvfL9noOqEmR3cDAABFbmNvZGVyLmNz")]
         public static global::TorchSharp.torch.Tensor Wk_forward(this global::TorchSharp.Modules.Linear @this, global::TorchSharp.torch.Tensor input)
-            => global::SingLoRA.SingLoRAInjection.Route((global::TorchSharp.Modules.Linear)@this, "Encoder.Attention", "wk").forward(input);
+            => global::SingLoRA.Generation.InterceptedCalls.Route((global::TorchSharp.Modules.Linear)@this, "Encoder.Attention.wk").forward(input);
     }
 }
 //------ Models.Encoder.Attention.SingLoRA.g.cs ------
@@ -39,86 +39,47 @@ namespace Models
     {
         partial class Attention : global::SingLoRA.ISingLoRAModule
         {
-            /// <summary>The options of this module's <c>[SingLoRA]</c> attribute (unset values take their defaults).</summary>
+            /// <summary>
+            /// This class as the SingLoRA runtime sees it: the <c>[SingLoRA]</c> attribute's options (unset values take their
+            /// defaults), each target with typed access to its field, and the layer index with the attribute's choice of layers.
+            /// </summary>
             [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-            private static readonly global::SingLoRA.SingLoRAOptions __singloraAttributeOptions = new(Rank: 2);
-
-            /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope (null: none yet, or built without adapters).</summary>
-            [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-            private global::SingLoRA.SingLoRAOptions? __singloraAppliedOptions;
-
-            /// <summary>True once <c>RegisterComponents()</c> has created the adapters (or left them out).</summary>
-            [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-            private bool __singloraRegistered;
+            private static readonly global::SingLoRA.Generation.ModuleDescriptor<Attention> __singloraDescriptor = new(
+                new global::SingLoRA.SingLoRAOptions(Rank: 2),
+                layerIndex: null,
+                adaptsLayer: null,
+                new global::SingLoRA.Generation.TargetDescriptor<Attention>("wq", static module => module.wq, null),
+                new global::SingLoRA.Generation.TargetDescriptor<Attention>("wk", static module => module.wk, null));
 
             /// <inheritdoc />
             [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-            public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __singloraAppliedOptions ?? __singloraAttributeOptions;
-
-            /// <summary>The adapter of <c>wq</c>, created by <c>RegisterComponents()</c>.</summary>
-            [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-            private global::SingLoRA.SingLoRALinear? __singloraAdapter_wq;
+            public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __singloraDescriptor.OptionsOf(this);
 
             /// <summary>The SingLoRA adapter that wraps <c>wq</c>; its parameter <c>A</c> is saved as <c>wq.singlora_A</c>.</summary>
             /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, was built without adapters, or <c>UnloadAdapters()</c> took this one out.</exception>
             [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-            public global::SingLoRA.SingLoRALinear WqAdapter => __singloraAdapter_wq ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("Encoder.Attention", "wq");
-
-            /// <summary>The adapter of <c>wk</c>, created by <c>RegisterComponents()</c>.</summary>
-            [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-            private global::SingLoRA.SingLoRALinear? __singloraAdapter_wk;
+            public global::SingLoRA.SingLoRALinear WqAdapter => __singloraDescriptor.AdapterOf(this, __singloraDescriptor.Targets[0]);
 
             /// <summary>The SingLoRA adapter that wraps <c>wk</c>; its parameter <c>A</c> is saved as <c>wk.singlora_A</c>.</summary>
             /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, was built without adapters, or <c>UnloadAdapters()</c> took this one out.</exception>
             [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-            public global::SingLoRA.SingLoRALinear WkAdapter => __singloraAdapter_wk ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("Encoder.Attention", "wk");
+            public global::SingLoRA.SingLoRALinear WkAdapter => __singloraDescriptor.AdapterOf(this, __singloraDescriptor.Targets[1]);
 
             /// <summary>
             /// Registers the module's fields as TorchSharp does, then wraps each SingLoRA target in its adapter, which takes the
-            /// target's place (and name) among the submodules, unless a <c>SingLoRAOverrides</c> scope builds the module without
-            /// adapters. Runs once: a second call changes nothing.
+            /// target's place (and name) among the submodules, unless the options leave this module without adapters. Runs once:
+            /// a second call changes nothing.
             /// </summary>
             [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
             protected override void RegisterComponents()
             {
                 base.RegisterComponents();
-                if (__singloraRegistered) return;
-                __singloraRegistered = true;
-                var options = __singloraAppliedOptions = global::SingLoRA.SingLoRAOverrides.Apply(__singloraAttributeOptions, "Encoder.Attention");
-                __singloraAdapter_wq = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "Encoder.Attention", "wq", this.wq, options);
-                __singloraAdapter_wk = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "Encoder.Attention", "wk", this.wk, options);
+                __singloraDescriptor.Attach(this, this._internal_submodules);
             }
 
             /// <inheritdoc />
             [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-            public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => global::SingLoRA.SingLoRAInjection.Present(
-                new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("wq", __singloraAdapter_wq),
-                new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("wk", __singloraAdapter_wk));
-
-            /// <inheritdoc />
-            [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-            bool global::SingLoRA.ISingLoRAModule.UnloadTarget(string target)
-            {
-                switch (target)
-                {
-                    case "wq":
-                    {
-                        if (__singloraAdapter_wq is not { } adapter) return false;
-                        global::SingLoRA.SingLoRAInjection.Unload(this._internal_submodules, "Encoder.Attention", "wq", adapter);
-                        __singloraAdapter_wq = null;
-                        return true;
-                    }
-                    case "wk":
-                    {
-                        if (__singloraAdapter_wk is not { } adapter) return false;
-                        global::SingLoRA.SingLoRAInjection.Unload(this._internal_submodules, "Encoder.Attention", "wk", adapter);
-                        __singloraAdapter_wk = null;
-                        return true;
-                    }
-                    default:
-                        return false;
-                }
-            }
+            public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => __singloraDescriptor.AdaptersOf(this);
         }
     }
 }

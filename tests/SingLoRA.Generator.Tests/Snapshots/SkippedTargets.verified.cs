@@ -21,7 +21,7 @@ namespace SingLoRA.Generated
         // Odd.cs(19,61): q.forward(...)
         [global::System.Runtime.CompilerServices.InterceptsLocation(1, "Xnp/WU6KHfcUB/wDxl1qflgCAABPZGQuY3M=")]
         public static global::TorchSharp.torch.Tensor Q_forward(this global::TorchSharp.Modules.Linear @this, global::TorchSharp.torch.Tensor input)
-            => global::SingLoRA.SingLoRAInjection.Route((global::TorchSharp.Modules.Linear)@this, "Odd", "q").forward(input);
+            => global::SingLoRA.Generation.InterceptedCalls.Route((global::TorchSharp.Modules.Linear)@this, "Odd.q").forward(input);
     }
 }
 //------ Models.Odd.SingLoRA.g.cs ------
@@ -32,67 +32,40 @@ namespace Models
 {
     partial class Odd : global::SingLoRA.ISingLoRAModule
     {
-        /// <summary>The options of this module's <c>[SingLoRA]</c> attribute (unset values take their defaults).</summary>
+        /// <summary>
+        /// This class as the SingLoRA runtime sees it: the <c>[SingLoRA]</c> attribute's options (unset values take their
+        /// defaults), each target with typed access to its field, and the layer index with the attribute's choice of layers.
+        /// </summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private static readonly global::SingLoRA.SingLoRAOptions __singloraAttributeOptions = new(Rank: 2);
-
-        /// <summary>The options the adapters were created with: the attribute's, as changed by a <c>SingLoRAOverrides</c> scope (null: none yet, or built without adapters).</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private global::SingLoRA.SingLoRAOptions? __singloraAppliedOptions;
-
-        /// <summary>True once <c>RegisterComponents()</c> has created the adapters (or left them out).</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private bool __singloraRegistered;
+        private static readonly global::SingLoRA.Generation.ModuleDescriptor<Odd> __singloraDescriptor = new(
+            new global::SingLoRA.SingLoRAOptions(Rank: 2),
+            layerIndex: null,
+            adaptsLayer: null,
+            new global::SingLoRA.Generation.TargetDescriptor<Odd>("q", static module => module.q, null));
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __singloraAppliedOptions ?? __singloraAttributeOptions;
-
-        /// <summary>The adapter of <c>q</c>, created by <c>RegisterComponents()</c>.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        private global::SingLoRA.SingLoRALinear? __singloraAdapter_q;
+        public global::SingLoRA.SingLoRAOptions SingLoRAOptions => __singloraDescriptor.OptionsOf(this);
 
         /// <summary>The SingLoRA adapter that wraps <c>q</c>; its parameter <c>A</c> is saved as <c>q.singlora_A</c>.</summary>
         /// <exception cref="global::System.InvalidOperationException">The module has not called <c>RegisterComponents()</c> yet, was built without adapters, or <c>UnloadAdapters()</c> took this one out.</exception>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::SingLoRA.SingLoRALinear QAdapter => __singloraAdapter_q ?? throw global::SingLoRA.SingLoRAInjection.NotCreated("Odd", "q");
+        public global::SingLoRA.SingLoRALinear QAdapter => __singloraDescriptor.AdapterOf(this, __singloraDescriptor.Targets[0]);
 
         /// <summary>
         /// Registers the module's fields as TorchSharp does, then wraps each SingLoRA target in its adapter, which takes the
-        /// target's place (and name) among the submodules, unless a <c>SingLoRAOverrides</c> scope builds the module without
-        /// adapters. Runs once: a second call changes nothing.
+        /// target's place (and name) among the submodules, unless the options leave this module without adapters. Runs once:
+        /// a second call changes nothing.
         /// </summary>
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
         protected override void RegisterComponents()
         {
             base.RegisterComponents();
-            if (__singloraRegistered) return;
-            __singloraRegistered = true;
-            var options = __singloraAppliedOptions = global::SingLoRA.SingLoRAOverrides.Apply(__singloraAttributeOptions, "Odd");
-            __singloraAdapter_q = global::SingLoRA.SingLoRAInjection.Inject(this._internal_submodules, "Odd", "q", this.q, options);
+            __singloraDescriptor.Attach(this, this._internal_submodules);
         }
 
         /// <inheritdoc />
         [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => global::SingLoRA.SingLoRAInjection.Present(
-            new global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear?>("q", __singloraAdapter_q));
-
-        /// <inheritdoc />
-        [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
-        bool global::SingLoRA.ISingLoRAModule.UnloadTarget(string target)
-        {
-            switch (target)
-            {
-                case "q":
-                {
-                    if (__singloraAdapter_q is not { } adapter) return false;
-                    global::SingLoRA.SingLoRAInjection.Unload(this._internal_submodules, "Odd", "q", adapter);
-                    __singloraAdapter_q = null;
-                    return true;
-                }
-                default:
-                    return false;
-            }
-        }
+        public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => __singloraDescriptor.AdaptersOf(this);
     }
 }

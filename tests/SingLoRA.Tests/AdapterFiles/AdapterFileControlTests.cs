@@ -42,7 +42,7 @@ public class AdapterFileControlTests
         Assert.True(Reference.Identical(target.forward(Input()), defaultOut));
         target.SetActiveAdapter("legal");
         Assert.True(Reference.Identical(target.forward(Input()), expected));
-        Assert.Equal(12, target.GetAdapters()[0].Adapter.RampStep);
+        Assert.Equal(12, target.GetSingLoRALayers()[0].Adapter.RampStep);
     }
 
     [Fact]
@@ -123,7 +123,7 @@ public class AdapterFileControlTests
         Assert.Contains(refused.Problems, p => p.Contains("dtype is BF16 in the config but F32 in the model"));
 
         fp32.LoadAdapters(dir.Path, convert: true);
-        foreach (var ((_, a), (_, b)) in bf16.GetAdapters().Zip(fp32.GetAdapters()))
+        foreach (var ((_, a), (_, b)) in bf16.GetSingLoRALayers().Zip(fp32.GetSingLoRALayers()))
         {
             Assert.Equal(ScalarType.Float32, b.A.dtype);
             Assert.True(Reference.Identical(b.A, a.A.to_type(ScalarType.Float32)));   // bf16 -> fp32 is exact

@@ -37,7 +37,7 @@ public class AdapterLoadValidationTests
         using var scope = NewDisposeScope();
         var model = new Net(1);
         var before = Helpers.Snapshot(model);
-        using (no_grad()) model.GetAdapters()[1].Adapter.weight[0, 0] = model.GetAdapters()[1].Adapter.weight[0, 0].nextafter(tensor(10f));
+        using (no_grad()) model.GetSingLoRALayers()[1].Adapter.weight[0, 0] = model.GetSingLoRALayers()[1].Adapter.weight[0, 0].nextafter(tensor(10f));
         Assert.ThrowsAny<Exception>(() => Helpers.AssertUnchanged(model, before));
         var model2 = new Net(1);
         var before2 = Helpers.Snapshot(model2);

@@ -28,10 +28,10 @@ public class AdapterRoundTripTests
 
         manual_seed(1);
         var target = new Net(dtype: dtype);           // same base weights, fresh adapters at step 0
-        Assert.Equal(0, target.GetAdapters()[0].Adapter.RampStep);
+        Assert.Equal(0, target.GetSingLoRALayers()[0].Adapter.RampStep);
         target.LoadAdapters(dir.Path);
 
-        foreach (var ((path, a), (_, b)) in source.GetAdapters().Zip(target.GetAdapters()))
+        foreach (var ((path, a), (_, b)) in source.GetSingLoRALayers().Zip(target.GetSingLoRALayers()))
         {
             Assert.True(a.A.eq(b.A).all().item<bool>(), $"{path}.singlora_A differs");
             Assert.Equal(ScalarType.Int64, b.StepTensor.dtype);
@@ -126,7 +126,7 @@ public class AdapterRoundTripTests
         manual_seed(2);
         var target = new Net();
         target.LoadAdapters(dir.Path);
-        foreach (var ((path, a), (_, b)) in source.GetAdapters().Zip(target.GetAdapters()))
+        foreach (var ((path, a), (_, b)) in source.GetSingLoRALayers().Zip(target.GetSingLoRALayers()))
         {
             Assert.True(b.IsMerged, path);
             Assert.Equal(a.MergedScale, b.MergedScale);
@@ -150,7 +150,7 @@ public class AdapterRoundTripTests
         var model = new Net();
         Helpers.Randomise(model, 10);
         model.MergeAdapters();
-        using (no_grad()) model.GetAdapters()[0].Adapter.A.add_(1);
+        using (no_grad()) model.GetSingLoRALayers()[0].Adapter.A.add_(1);
         var e = Assert.Throws<InvalidOperationException>(() => model.SaveAdapters(dir.Path));
         Assert.Contains("'blocks.0.q'", e.Message);
         Assert.Contains("UnmergeAdapters()", e.Message);
@@ -211,7 +211,7 @@ public class AdapterRoundTripTests
         using var scope = NewDisposeScope();
         var model = new Net();
         model.SetRampStep(10);
-        using (no_grad()) model.GetAdapters()[2].Adapter.A.fill_(float.NaN);
+        using (no_grad()) model.GetSingLoRALayers()[2].Adapter.A.fill_(float.NaN);
         var e = Assert.Throws<InvalidOperationException>(() => model.ExportMergedStateDict());
         Assert.Contains("blocks.1.q.weight", e.Message);
     }

@@ -53,7 +53,7 @@ public class AtomicSaveTests
         var model = new Net();
         Helpers.Randomise(model, 3);
         model.SaveAdapters(dir.Path);
-        var v1 = model.GetAdapters().Select(a => a.Adapter.A.detach().clone()).ToList();
+        var v1 = model.GetSingLoRALayers().Select(a => a.Adapter.A.detach().clone()).ToList();
         var filesBefore = Directory.GetFiles(dir.Path).Select(f => (f, File.ReadAllBytes(f))).ToList();
 
         Helpers.Randomise(model, 9);
@@ -63,8 +63,8 @@ public class AtomicSaveTests
         Assert.Equal(filesBefore.Select(x => x.f).OrderBy(x => x), Directory.GetFiles(dir.Path).OrderBy(x => x));   // no temp file left
         var reloaded = new Net();
         reloaded.LoadAdapters(dir.Path);
-        Assert.All(reloaded.GetAdapters().Zip(v1), p => Assert.True(p.First.Adapter.A.eq(p.Second).all().item<bool>()));
-        Assert.Equal(3, reloaded.GetAdapters()[0].Adapter.RampStep);
+        Assert.All(reloaded.GetSingLoRALayers().Zip(v1), p => Assert.True(p.First.Adapter.A.eq(p.Second).all().item<bool>()));
+        Assert.Equal(3, reloaded.GetSingLoRALayers()[0].Adapter.RampStep);
     }
 
     [Fact]

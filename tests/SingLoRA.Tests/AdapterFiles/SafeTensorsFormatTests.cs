@@ -59,7 +59,7 @@ public class SafeTensorsFormatTests
             else
             {
                 Assert.Equal("F32", dtype);
-                var adapter = model.GetAdapters().Single(a => a.Path + ".singlora_A" == entry.Name).Adapter;
+                var adapter = model.GetSingLoRALayers().Single(a => a.Path + ".singlora_A" == entry.Name).Adapter;
                 Assert.Equal(adapter.A.shape, shape);
                 var values = new float[raw.Length / 4];
                 for (int i = 0; i < values.Length; i++) values[i] = BinaryPrimitives.ReadSingleLittleEndian(raw[(i * 4)..]);

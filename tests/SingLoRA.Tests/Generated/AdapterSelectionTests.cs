@@ -46,7 +46,7 @@ public class AdapterSelectionTests
         using (SingLoRAOverrides.Layers(1, 3))
             stack = nn.Sequential(Enumerable.Range(0, 4).Select(_ => (nn.Module<Tensor, Tensor>)new LinearAttention(8)).ToArray());
 
-        Assert.Equal(new[] { "1.q", "1.k", "3.q", "3.k" }, stack.GetAdapters().Select(a => a.Path));
+        Assert.Equal(new[] { "1.q", "1.k", "3.q", "3.k" }, stack.GetSingLoRALayers().Select(a => a.Path));
         Assert.DoesNotContain(stack.state_dict().Keys, k => (k.StartsWith("0.") || k.StartsWith("2.")) && k.Contains("singlora"));
         stack.SetRampStep(4);
         var x = randn(2, 3, 8);

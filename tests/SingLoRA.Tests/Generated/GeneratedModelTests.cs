@@ -30,7 +30,7 @@ public class GeneratedModelTests
     private static void Perturb(TinyTransformer model)
     {
         using var _ = no_grad();
-        foreach (var (_, adapter) in model.GetAdapters()) adapter.A.normal_(0, 0.3);
+        foreach (var (_, adapter) in model.GetSingLoRALayers()) adapter.A.normal_(0, 0.3);
         model.SetRampStep(4);
     }
 
@@ -41,7 +41,7 @@ public class GeneratedModelTests
         var model = Model();
         Assert.Equal(
             new[] { "blocks.0.attn.q", "blocks.0.attn.k", "blocks.0.mlp.up", "blocks.1.attn.q", "blocks.1.attn.k", "blocks.1.mlp.up" },
-            model.GetAdapters().Select(a => a.Path));
+            model.GetSingLoRALayers().Select(a => a.Path));
         var annotated = model.AnnotatedModules;
         Assert.Equal(4, annotated.Count);
         var linearAttention = Assert.IsType<LinearAttention>(model.Blocks[0].Attention);
@@ -98,7 +98,7 @@ public class GeneratedModelTests
         model.SetRampStep(2);
         var logits = model.call(Tokens());
         logits.square().mean().backward();
-        foreach (var (path, adapter) in model.GetAdapters())
+        foreach (var (path, adapter) in model.GetSingLoRALayers())
         {
             Assert.NotNull(adapter.A.grad);
             Assert.True(adapter.A.grad!.abs().sum().item<float>() > 0, $"{path} got no gradient: its adapter is not on the forward path.");
@@ -128,7 +128,7 @@ public class GeneratedModelTests
         }
         Assert.Equal(1.0, model.RampValue());
         Assert.All(model.AnnotatedModules, m => Assert.Equal(1.0, m.RampValue()));
-        Assert.All(model.GetAdapters(), a => Assert.Equal(25, a.Adapter.RampStep));
+        Assert.All(model.GetSingLoRALayers(), a => Assert.Equal(25, a.Adapter.RampStep));
         Assert.True(losses[^1] < 0.9 * losses[0], $"The loss did not go down: {string.Join(", ", losses)}");
     }
 
@@ -140,16 +140,16 @@ public class GeneratedModelTests
         model.eval();
         Perturb(model);
         var x = Tokens();
-        var baseWeights = model.GetAdapters().Select(a => a.Adapter.weight.detach().clone()).ToArray();
+        var baseWeights = model.GetSingLoRALayers().Select(a => a.Adapter.weight.detach().clone()).ToArray();
         var unmerged = model.call(x);
 
         model.MergeAdapters();
-        Assert.All(model.GetAdapters(), a => Assert.True(a.Adapter.IsMerged));
+        Assert.All(model.GetSingLoRALayers(), a => Assert.True(a.Adapter.IsMerged));
         Assert.True(model.call(x).allclose(unmerged, rtol: 1e-5, atol: 1e-5));
-        Assert.Contains(model.GetAdapters(), a => !a.Adapter.weight.allclose(baseWeights[0], rtol: 0, atol: 1e-6));
+        Assert.Contains(model.GetSingLoRALayers(), a => !a.Adapter.weight.allclose(baseWeights[0], rtol: 0, atol: 1e-6));
 
         model.UnmergeAdapters();
-        var adapters = model.GetAdapters();
+        var adapters = model.GetSingLoRALayers();
         for (int i = 0; i < adapters.Count; i++)
             Assert.True(adapters[i].Adapter.weight.allclose(baseWeights[i], rtol: 0, atol: 1e-6), adapters[i].Path);
         Assert.True(model.call(x).allclose(unmerged, rtol: 1e-6, atol: 1e-6));
@@ -210,7 +210,7 @@ public class GeneratedModelTests
         var (missing, unexpected) = fresh.load_state_dict(model.state_dict(), strict: true);
         Assert.Empty(missing);
         Assert.Empty(unexpected);
-        Assert.All(fresh.GetAdapters(), a => Assert.Equal(3, a.Adapter.RampStep));
+        Assert.All(fresh.GetSingLoRALayers(), a => Assert.Equal(3, a.Adapter.RampStep));
         Assert.Equal(0.75, fresh.RampValue());
         Assert.True(fresh.call(x).allclose(expected, rtol: 0, atol: 1e-6));
     }
@@ -224,7 +224,7 @@ public class GeneratedModelTests
         typeof(nn.Module).GetMethod("RegisterComponents", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)!
             .Invoke(attention, null);
         Assert.Same(q, attention.QAdapter);
-        Assert.Equal(2, attention.GetAdapters().Count);
+        Assert.Equal(2, attention.GetSingLoRALayers().Count);
     }
 }
 

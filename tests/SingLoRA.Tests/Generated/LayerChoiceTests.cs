@@ -84,7 +84,7 @@ public class LayerChoiceTests
         var stack = model.Layers;
 
         Assert.Equal(new[] { "layers.1.q_proj", "layers.1.v_proj", "layers.3.q_proj", "layers.3.v_proj", "layers.4.q_proj", "layers.4.v_proj" },
-            model.GetAdapters().Select(a => a.Path));
+            model.GetSingLoRALayers().Select(a => a.Path));
         Assert.DoesNotContain(model.state_dict().Keys, k => k.Contains("singlora") && !(k.StartsWith("layers.1.") || k.StartsWith("layers.3.") || k.StartsWith("layers.4.")));
         foreach (var layer in stack)
             Assert.Equal(layer.layer_idx is 1 or 3 or 4 ? 2 : 0, layer.Adapters.Count);
@@ -114,9 +114,9 @@ public class LayerChoiceTests
         Assert.Contains("holds 2 module(s) that TorchSharp has not registered", e.Message);
         Assert.Throws<InvalidOperationException>(() => bare.FreezeAllButAdapters());
         var dict = ModuleDict<IndexedLayer>(("top", new IndexedLayer(4, 4)));
-        Assert.Contains("holds 1 module(s) that TorchSharp has not registered", Assert.Throws<InvalidOperationException>(() => dict.GetAdapters()).Message);
+        Assert.Contains("holds 1 module(s) that TorchSharp has not registered", Assert.Throws<InvalidOperationException>(() => dict.GetSingLoRALayers()).Message);
         Assert.Equal(4, new IndexedDecoder(4).Layers.Sum(l => l.Adapters.Count));   // held by a module: registered, seen
-        Assert.Empty(ModuleList<IndexedLayer>().GetAdapters());                       // an empty list is simply empty
+        Assert.Empty(ModuleList<IndexedLayer>().GetSingLoRALayers());                       // an empty list is simply empty
     }
 
     [Fact]

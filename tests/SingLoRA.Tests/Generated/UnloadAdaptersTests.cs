@@ -25,12 +25,12 @@ public class UnloadAdaptersTests
         var tokens = randint(0, TinyTransformer.Vocab, new long[] { 2, 5 });
         Tensor expected;
         using (model.DisableAdapters(InBlock0)) expected = model.forward(tokens).detach();
-        var before = model.GetAdapters().Select(a => a.Path).ToList();
+        var before = model.GetSingLoRALayers().Select(a => a.Path).ToList();
 
         var unloaded = model.UnloadAdapters(InBlock0);
 
         Assert.Equal(before.Where(InBlock0), unloaded);
-        Assert.Equal(before.Where(p => !InBlock0(p)), model.GetAdapters().Select(a => a.Path));
+        Assert.Equal(before.Where(p => !InBlock0(p)), model.GetSingLoRALayers().Select(a => a.Path));
         Assert.DoesNotContain(model.state_dict().Keys, k => InBlock0(k) && k.Contains("singlora"));
         Assert.True(Reference.Identical(model.forward(tokens), expected));
         // Block 0's attention intercepts Linear calls (now routed to the plain layer); its typed property says the adapter is gone.
@@ -69,11 +69,11 @@ public class UnloadAdaptersTests
     {
         using var scope = NewDisposeScope();
         var model = new TinyTransformer(adapted: true);
-        model.Blocks[1].Attention.GetAdapters()[0].Adapter.Merge();
+        model.Blocks[1].Attention.GetSingLoRALayers()[0].Adapter.Merge();
         var e = Assert.Throws<InvalidOperationException>(() => model.UnloadAdapters());
         Assert.Contains("is merged", e.Message);
         Assert.Contains("UnmergeAdapters()", e.Message);
-        Assert.Equal(6, model.GetAdapters().Count);
+        Assert.Equal(6, model.GetSingLoRALayers().Count);
         Assert.All(model.AnnotatedModules, m => Assert.NotEmpty(m.Adapters));
     }
 
@@ -92,7 +92,7 @@ public class UnloadAdaptersTests
 
         var unloaded = model.UnloadAdapters(p => p.StartsWith("blocks.", StringComparison.Ordinal));
         Assert.Equal(6, unloaded.Count);
-        Assert.Equal(new[] { "embed.0", "heads.cls" }, model.GetAdapters().Select(a => a.Path));
+        Assert.Equal(new[] { "embed.0", "heads.cls" }, model.GetSingLoRALayers().Select(a => a.Path));
 
         model.UnloadAdapters();
         Assert.Equal(keys, model.state_dict().Keys);
@@ -108,7 +108,7 @@ public class UnloadAdaptersTests
         var e = Assert.Throws<InvalidOperationException>(() => model.UnloadAdapters());
         Assert.Contains("UnloadAdapters changed nothing", e.Message);
         Assert.Contains("field Attn.q (SingLoRALinear)", e.Message);
-        Assert.Equal(2, model.GetAdapters().Count);
+        Assert.Equal(2, model.GetSingLoRALayers().Count);
     }
 
     [Fact]

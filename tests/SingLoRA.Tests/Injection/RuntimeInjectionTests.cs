@@ -43,7 +43,7 @@ public class RuntimeInjectionTests
         var report = model.AddSingLoRA(Targets, Options);
 
         Assert.Equal(Reachable, report.Adapted.Select(a => a.Path));
-        Assert.Equal(Reachable, model.GetAdapters().Select(a => a.Path));
+        Assert.Equal(Reachable, model.GetSingLoRALayers().Select(a => a.Path));
         var q = report.Adapted.Single(a => a.Path == "blocks.1.q_proj");
         Assert.Equal((8L, 8L, 2), (q.InFeatures, q.OutFeatures, q.Rank));
         Assert.Equal(new[] { "field ForeignBlock.q_proj (Module<Tensor, Tensor>) of 'blocks.1'" }, q.Via);
@@ -98,7 +98,7 @@ public class RuntimeInjectionTests
         model.SetRampStep(Options.RampLength);   // u = 1
         var x = Input();
         var full = model.forward(x);
-        foreach (var (path, adapter) in model.GetAdapters())
+        foreach (var (path, adapter) in model.GetSingLoRALayers())
         {
             using var _ = no_grad();
             var a = adapter.A.detach().clone();
@@ -165,7 +165,7 @@ public class RuntimeInjectionTests
 
         var x = Input();
         Assert.True(Reference.Identical(source.forward(x), target.forward(x)));
-        Assert.Equal(3, target.GetAdapters()[0].Adapter.RampStep);
+        Assert.Equal(3, target.GetSingLoRALayers()[0].Adapter.RampStep);
     }
 
     [Fact]
@@ -194,7 +194,7 @@ public class RuntimeInjectionTests
         var total = model.CountParameters().Total;
         model.AddSingLoRA(Targets, Options);
         model.FreezeAllButAdapters();
-        long adapterValues = model.GetAdapters().Sum(a => a.Adapter.A.numel());
+        long adapterValues = model.GetSingLoRALayers().Sum(a => a.Adapter.A.numel());
         Assert.Equal(new ParameterSummary(adapterValues, total + adapterValues), model.CountParameters());
 
         Helpers.Randomise(model, step: Options.RampLength);
@@ -225,7 +225,7 @@ public class RuntimeInjectionTests
         var before = block.forward(x);
 
         block.to(ScalarType.Float64);                    // field and ModuleList registrations move with the block
-        Assert.All(block.GetAdapters(), a => Assert.Equal(ScalarType.Float64, a.Adapter.A.dtype));
+        Assert.All(block.GetSingLoRALayers(), a => Assert.Equal(ScalarType.Float64, a.Adapter.A.dtype));
         Assert.True(Reference.RelativeError(block.forward(x.to_type(ScalarType.Float64)), before) < 1e-5);
     }
 
@@ -241,7 +241,7 @@ public class RuntimeInjectionTests
         var adapted = Assert.Single(report.Adapted);
         Assert.Equal("path.out", adapted.Path);
         Assert.Equal(new[] { "item 3 of Sequential 'path'" }, adapted.Via);
-        Assert.Equal(new[] { "path.out" }, model.GetAdapters().Select(a => a.Path));
+        Assert.Equal(new[] { "path.out" }, model.GetSingLoRALayers().Select(a => a.Path));
 
         var skipped = report.Skipped.ToDictionary(s => s.Path);
         Assert.Equal(new[] { "shared", "hidden0", "taps.0", "taps.1", "path.relu", "path.free" }, report.Skipped.Select(s => s.Path));
@@ -276,11 +276,11 @@ public class RuntimeInjectionTests
         Assert.Equal("path.out", Assert.Single(e.Report.Adapted).Path);   // what would have been adapted
         AssertUnchanged(model, state);
         Assert.True(Reference.Identical(output, model.forward(x)));
-        Assert.Empty(model.GetAdapters());
+        Assert.Empty(model.GetSingLoRALayers());
 
         // Fixing the targets is all it takes.
         Assert.True(model.AddSingLoRA(new[] { "out" }, Options, strict: true).IsComplete);
-        Assert.Equal(new[] { "path.out" }, model.GetAdapters().Select(a => a.Path));
+        Assert.Equal(new[] { "path.out" }, model.GetSingLoRALayers().Select(a => a.Path));
     }
 
     [Fact]
@@ -306,7 +306,7 @@ public class RuntimeInjectionTests
         AssertUnchanged(model, state);
         Assert.True(Reference.Identical(output, model.forward(x)));
         foreach (var (path, module) in model.named_modules())
-            if (module is Linear linear) Assert.Null(SingLoRALinear.Wrapping(linear));
+            if (module is Linear linear) Assert.Null(AdaptedLinear.Wrapping(linear));
 
         var report = model.AddSingLoRA(Targets, Options);   // no layer is left marked as wrapped
         Assert.Equal(Reachable, report.Adapted.Select(a => a.Path));
@@ -323,7 +323,7 @@ public class RuntimeInjectionTests
         var report = model.AddSingLoRA(new[] { "fc1", "fc2" }, Options, strict: true);
 
         Assert.True(report.IsComplete);
-        Assert.Equal(new[] { "fc1", "fc2" }, model.GetAdapters().Select(a => a.Path));
+        Assert.Equal(new[] { "fc1", "fc2" }, model.GetSingLoRALayers().Select(a => a.Path));
         Assert.IsType<SingLoRALinear>(model[0]);
         Assert.IsType<ReLU>(model[1]);
         Assert.True(Reference.Identical(before, model.forward(x)));
@@ -332,7 +332,7 @@ public class RuntimeInjectionTests
         model.SetRampStep(Options.RampLength);
         Assert.False(Reference.Identical(before, model.forward(x)));
         model.to(ScalarType.Float64);                   // the Sequential moves its items, the adapters among them
-        Assert.Equal(ScalarType.Float64, model.GetAdapters()[1].Adapter.A.dtype);
+        Assert.Equal(ScalarType.Float64, model.GetSingLoRALayers()[1].Adapter.A.dtype);
     }
 
     [Fact]
@@ -358,7 +358,7 @@ public class RuntimeInjectionTests
         Assert.Equal(new[] { "blocks.0.q_proj", "blocks.1.q_proj" }, report.Skipped.Select(s => s.Path));
         Assert.All(report.Skipped, s => Assert.Equal(SkipReason.AlreadyAdapted, s.Reason));
         Assert.Equal(new[] { ("blocks.0.q_proj", 2), ("blocks.0.v_proj", 1), ("blocks.1.q_proj", 2), ("blocks.1.v_proj", 1), ("heads.cls", 1), ("heads.aux", 1) },
-            model.GetAdapters().Select(a => (a.Path, a.Adapter.Rank)));
+            model.GetSingLoRALayers().Select(a => (a.Path, a.Adapter.Rank)));
 
         var fresh = new ForeignNet();
         var tooSmall = fresh.AddSingLoRA(new[] { "heads.*" }, Options);   // heads.aux is [1, 8]: rank 2 > 1
@@ -375,11 +375,11 @@ public class RuntimeInjectionTests
         model.eval();
         model.AddSingLoRA(Targets, Options with { Dropout = 0.5 });
         model.SetRampStep(Options.RampLength);
-        Assert.All(model.GetAdapters(), a => Assert.False(a.Adapter.training));
+        Assert.All(model.GetSingLoRALayers(), a => Assert.False(a.Adapter.training));
         var x = Input();
         Assert.True(Reference.Identical(model.forward(x), model.forward(x)));   // no adapter dropout
         model.train();
-        Assert.All(model.GetAdapters(), a => Assert.True(a.Adapter.training));
+        Assert.All(model.GetSingLoRALayers(), a => Assert.True(a.Adapter.training));
     }
 
     [Fact]
@@ -437,7 +437,7 @@ public class RuntimeInjectionTests
         var model = new ForeignNet();
         Assert.Contains("Name at least one target", Assert.Throws<ArgumentException>(() => model.AddSingLoRA(Array.Empty<string>(), Options)).Message);
         Assert.Throws<ArgumentOutOfRangeException>(() => model.AddSingLoRA(new[] { "q_proj" }, Options with { Rank = 0 }));
-        Assert.Empty(model.GetAdapters());
+        Assert.Empty(model.GetSingLoRALayers());
     }
 
     // ------------------------------------------------------------------------------------------------ helpers

@@ -53,7 +53,7 @@ public class LoadPretrainedTests
     {
         var checkpoint = Checkpoint();
         using var model = new Net(2);
-        var adapterBefore = model.GetAdapters().Select(a => a.Adapter.A.detach().clone()).ToList();
+        var adapterBefore = model.GetSingLoRALayers().Select(a => a.Adapter.A.detach().clone()).ToList();
 
         var report = model.LoadPretrained(checkpoint);
 
@@ -70,7 +70,7 @@ public class LoadPretrainedTests
         Assert.Equal(new[] { "blocks.0.k.singlora_A", "blocks.0.k.singlora_step", "blocks.0.q.singlora_A", "blocks.0.q.singlora_step",
                              "blocks.1.k.singlora_A", "blocks.1.k.singlora_step", "blocks.1.q.singlora_A", "blocks.1.q.singlora_step" },
             report.AdapterKeys.OrderBy(k => k, StringComparer.Ordinal));
-        Assert.All(model.GetAdapters().Zip(adapterBefore), p => Assert.True(Same(p.First.Adapter.A, p.Second)));
+        Assert.All(model.GetSingLoRALayers().Zip(adapterBefore), p => Assert.True(Same(p.First.Adapter.A, p.Second)));
         Assert.Empty(report.Unexpected);
         Assert.Empty(report.Skipped);
         Assert.Empty(report.Converted);

@@ -78,7 +78,7 @@ public class LongRunMemoryTests(ITestOutputHelper output)
         output.WriteLine($"process RSS : {rssBefore / 1048576.0:0.0} MiB -> {rssAfter / 1048576.0:0.0} MiB");
         output.WriteLine($"mean loss   : {lossSum.item<float>() / 10_500:G4}");
 
-        Assert.Equal(10_500, model.GetAdapters()[0].Adapter.RampStep);
+        Assert.Equal(10_500, model.GetSingLoRALayers()[0].Adapter.RampStep);
         Assert.Equal(liveBefore, liveAfter); // not one tensor left behind per step
         Assert.True(managedAfter - managedBefore < 4 * 1024 * 1024, "managed memory grew by more than 4 MiB");
         Assert.True(rssAfter - rssBefore < 64 * 1024 * 1024, "native memory grew by more than 64 MiB");

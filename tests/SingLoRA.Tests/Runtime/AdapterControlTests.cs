@@ -73,15 +73,15 @@ public class AdapterControlTests
         Assert.Contains(model.state_dict().Keys, k => k.EndsWith(".q.singlora_A@legal", StringComparison.Ordinal));
 
         model.SetActiveAdapter("legal");
-        Assert.All(model.GetAdapters(), a => Assert.Equal(1, a.Adapter.Rank));
-        Assert.Equal(0, model.GetAdapters()[0].Adapter.RampStep);               // its own ramp: step 0, so u = 0
+        Assert.All(model.GetSingLoRALayers(), a => Assert.Equal(1, a.Adapter.Rank));
+        Assert.Equal(0, model.GetSingLoRALayers()[0].Adapter.RampStep);               // its own ramp: step 0, so u = 0
         Assert.True(Reference.Identical(model.forward(tokens), NoAdapterOutput(model, tokens)));
         model.SetRampStep(5);                                                  // u = 1/2 for "legal" only
         var legalOut = model.forward(tokens).detach();
         Assert.False(Reference.Identical(legalOut, defaultOut));
 
         model.SetActiveAdapter("default");
-        Assert.Equal(100, model.GetAdapters()[0].Adapter.RampStep);
+        Assert.Equal(100, model.GetSingLoRALayers()[0].Adapter.RampStep);
         Assert.True(Reference.Identical(model.forward(tokens), defaultOut));
         model.SetActiveAdapter("legal");
         Assert.True(Reference.Identical(model.forward(tokens), legalOut));
@@ -89,7 +89,7 @@ public class AdapterControlTests
         // Only the active adapter trains: FreezeAllButAdapters and the optimizer see its A alone.
         model.FreezeAllButAdapters();
         Assert.All(model.AdapterParameters(), p => Assert.Equal(1, p.shape[1]));
-        Assert.All(model.GetAdapters(), a => Assert.False(a.Adapter.AdapterMatrix("default").requires_grad));
+        Assert.All(model.GetSingLoRALayers(), a => Assert.False(a.Adapter.AdapterMatrix("default").requires_grad));
 
         // Merge a chosen one, and switching is refused while merged.
         model.MergeAdapters("default");

@@ -107,10 +107,10 @@ public class DeviceMoveTests
 
         Assert.Equal(keys, model.state_dict().Keys.ToList());
         Assert.True(Reference.Identical(model.forward(tokens), before));
-        Assert.Equal(6, model.GetAdapters().Count);   // per block: q, k and the MLP's up-projection
+        Assert.Equal(6, model.GetSingLoRALayers().Count);   // per block: q, k and the MLP's up-projection
         model.FreezeAllButAdapters();
         var optimizer = optim.AdamW(model.AdapterParameters(), lr: 1e-2);
-        var a0 = model.GetAdapters().Select(a => a.Adapter.A.detach().clone()).ToList();
+        var a0 = model.GetSingLoRALayers().Select(a => a.Adapter.A.detach().clone()).ToList();
         for (int step = 0; step < 3; step++)
         {
             using var stepScope = NewDisposeScope();
@@ -120,7 +120,7 @@ public class DeviceMoveTests
             optimizer.step();
             model.AdvanceRamp();
         }
-        Assert.All(model.GetAdapters().Zip(a0), pair => Assert.False(Reference.Identical(pair.First.Adapter.A, pair.Second)));
+        Assert.All(model.GetSingLoRALayers().Zip(a0), pair => Assert.False(Reference.Identical(pair.First.Adapter.A, pair.Second)));
         var logits = model.forward(tokens).detach();
         model.MergeAdapters();
         Assert.True((model.forward(tokens) - logits).abs().max().item<float>() < 1e-5);

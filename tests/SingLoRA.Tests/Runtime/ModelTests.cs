@@ -35,7 +35,7 @@ public class ModelTests
     {
         using var scope = NewDisposeScope();
         var model = Model();
-        Assert.Equal(new[] { "b0.q", "b0.k", "b1.q", "b1.k" }, model.GetAdapters().Select(a => a.Path));
+        Assert.Equal(new[] { "b0.q", "b0.k", "b1.q", "b1.k" }, model.GetSingLoRALayers().Select(a => a.Path));
         Assert.Equal(new[] { "b0.q", "b0.k", "b0.o", "b1.q", "b1.k", "b1.o" }, model.GetAdaptedLayers().Select(a => a.Path));
         Assert.Equal(4 * 8 * 2 + 2 * 16 * 2, model.AdapterParameters().Sum(p => p.numel()));
     }
@@ -64,7 +64,7 @@ public class ModelTests
         var model = Model();
         model.AdvanceRamp();
         model.AdvanceRamp();
-        Assert.All(model.GetAdapters(), a => Assert.Equal(2, a.Adapter.RampStep));
+        Assert.All(model.GetSingLoRALayers(), a => Assert.Equal(2, a.Adapter.RampStep));
         Assert.Equal(0.2, model.RampValue(), 12);
         model.SetRampStep(30);
         Assert.Equal(1.0, model.RampValue());
@@ -120,7 +120,7 @@ public class ModelTests
         using var scope = NewDisposeScope();
         var model = Model();
         model.SetRampStep(5);
-        var last = model.GetAdapters().Last().Adapter;
+        var last = model.GetSingLoRALayers().Last().Adapter;
         using (no_grad()) last.A[0, 0] = tensor(float.PositiveInfinity);
         var weights = model.GetAdaptedLayers().Select(l => l.Layer.weight.detach().clone()).ToArray();
         var e = Assert.Throws<InvalidOperationException>(() => { if (safe) model.SafeMergeAdapters(); else model.MergeAdapters(); });
@@ -138,7 +138,7 @@ public class ModelTests
     {
         using var scope = NewDisposeScope();
         var plain = nn.Linear(4, 4);
-        Assert.Empty(plain.GetAdapters());
+        Assert.Empty(plain.GetSingLoRALayers());
         Assert.Contains("no adapted layers", Assert.Throws<InvalidOperationException>(() => plain.MergeAdapters()).Message);
         Assert.Contains("no SingLoRA adapters", Assert.Throws<InvalidOperationException>(() => plain.RampValue()).Message);
     }

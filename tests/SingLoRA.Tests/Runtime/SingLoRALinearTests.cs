@@ -232,7 +232,7 @@ public class SingLoRALinearTests
         using var scope = NewDisposeScope();
         var linear = nn.Linear(8, 8);
         var first = new SingLoRALinear(linear, new SingLoRAOptions(2));
-        Assert.Same(first, SingLoRALinear.Wrapping(linear));
+        Assert.Same(first, AdaptedLinear.Wrapping(linear));
         var e = Assert.Throws<ArgumentException>(() => new SingLoRALinear(linear, new SingLoRAOptions(2)));
         Assert.Contains("already wrapped", e.Message);
     }

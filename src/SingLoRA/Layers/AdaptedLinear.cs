@@ -25,18 +25,20 @@ namespace SingLoRA;
 /// </remarks>
 public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
 {
-    private readonly double _dropout;
     private MergeRecord? _merge;
 
-    /// <summary>Wraps <paramref name="baseLayer"/>, freezing its weight and bias.</summary>
+    /// <summary>The name of the adapter every layer is created with.</summary>
+    public const string DefaultAdapterName = "default";
+
+    /// <summary>Wraps <paramref name="baseLayer"/>, freezing its weight and bias, and records that calls on it run this adapter.</summary>
     /// <param name="name">The module name TorchSharp shows.</param>
     /// <param name="baseLayer">The pretrained layer.</param>
-    /// <param name="rank">The adapter rank, checked against the layer's sizes.</param>
-    /// <param name="dropout">Dropout on the adapter path's input.</param>
-    /// <param name="precision">The dtype rule for the adapter's trainable tensors.</param>
-    protected AdaptedLinear(string name, Linear baseLayer, int rank, double dropout, AdapterPrecision precision) : base(name)
+    /// <param name="options">The first adapter's options, already validated; the rank is checked against the layer's sizes.</param>
+    private protected AdaptedLinear(string name, Linear baseLayer, AdapterOptions options) : base(name)
     {
         ArgumentNullException.ThrowIfNull(baseLayer);
+        if (Wrapping(baseLayer) is { } existing)
+            throw new ArgumentException($"This Linear layer is already wrapped by a {existing.GetType().Name}; wrap each layer once.", nameof(baseLayer));
         Base = baseLayer;
         in_features = baseLayer.in_features;
         out_features = baseLayer.out_features;
@@ -44,13 +46,73 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"The base layer has shape [{out_features}, {in_features}]; both sizes must be at least 1.", nameof(baseLayer));
         if (!torch.is_floating_point(baseLayer.weight))
             throw new ArgumentException($"The base layer's weight has dtype {baseLayer.weight.dtype}; adapters need a floating-point layer.", nameof(baseLayer));
-        CheckRank(rank);
-        _dropout = dropout;
-        Precision = precision;
+        CheckRank(options.Rank);
+        Precision = options.Precision;
 
         baseLayer.weight.requires_grad = false;
         if (baseLayer.bias is not null) baseLayer.bias.requires_grad = false;
         RegisterBase();
+        LayerRoutes.Wrap(baseLayer, this);
+    }
+
+    /// <summary>The adapter that wraps <paramref name="baseLayer"/> now, or null when it is not wrapped (never, or no longer).</summary>
+    public static AdaptedLinear? Wrapping(Linear baseLayer) => LayerRoutes.AdapterOf(baseLayer);
+
+    /// <summary>The adapter kind, as adapter files name it: <c>singlora</c> or <c>lora</c>.</summary>
+    public abstract string Kind { get; }
+
+    /// <summary>The options of the active adapter.</summary>
+    public abstract AdapterOptions Options { get; }
+
+    /// <summary>The options of the adapter <paramref name="adapterName"/> (active or not).</summary>
+    /// <exception cref="ArgumentException">No such adapter.</exception>
+    public virtual AdapterOptions OptionsOf(string adapterName)
+    {
+        RequireAdapter(adapterName);
+        return Options;
+    }
+
+    /// <summary>The names of the layer's adapters, the default one first (a kind without named adapters has only <see cref="DefaultAdapterName"/>).</summary>
+    public virtual IReadOnlyList<string> AdapterNames => new[] { DefaultAdapterName };
+
+    /// <summary>The name of the active adapter.</summary>
+    public virtual string ActiveAdapter => DefaultAdapterName;
+
+    /// <summary>The rank <c>r</c> of the active adapter.</summary>
+    public int Rank => Options.Rank;
+
+    /// <summary>
+    /// Makes <paramref name="adapterName"/> the adapter the forward, the merge and training use. A kind without named
+    /// adapters has only <see cref="DefaultAdapterName"/>, always active.
+    /// </summary>
+    /// <exception cref="ArgumentException">No such adapter.</exception>
+    public virtual void SetActiveAdapter(string adapterName) => RequireAdapter(adapterName);
+
+    /// <summary>Deletes the adapter <paramref name="adapterName"/> and frees its tensors. The active adapter cannot be deleted.</summary>
+    /// <exception cref="ArgumentException">No such adapter.</exception>
+    /// <exception cref="InvalidOperationException">It is the active adapter.</exception>
+    public virtual void DeleteAdapter(string adapterName)
+    {
+        RequireAdapter(adapterName);
+        throw new InvalidOperationException($"'{adapterName}' is the active adapter; activate another one (SetActiveAdapter) before deleting it.");
+    }
+
+    /// <summary>Throws unless <paramref name="adapterName"/> is a valid adapter name (a letter, then letters, digits, <c>_</c> or <c>-</c>; at most 64).</summary>
+    public static void ValidateName(string adapterName)
+    {
+        ArgumentNullException.ThrowIfNull(adapterName);
+        bool ok = adapterName.Length is > 0 and <= 64 && char.IsAsciiLetter(adapterName[0])
+            && adapterName.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-');
+        if (!ok)
+            throw new ArgumentException($"'{adapterName}' is not a valid adapter name: use a letter followed by letters, digits, '_' or '-' (at most 64 characters).", nameof(adapterName));
+    }
+
+    /// <summary>Throws unless the layer has an adapter called <paramref name="adapterName"/>.</summary>
+    private protected void RequireAdapter(string adapterName)
+    {
+        ArgumentNullException.ThrowIfNull(adapterName);
+        if (!AdapterNames.Contains(adapterName))
+            throw new ArgumentException($"This {GetName()} layer has no adapter named '{adapterName}' (it has {string.Join(", ", AdapterNames.Select(n => $"'{n}'"))}).", nameof(adapterName));
     }
 
     /// <summary>The wrapped pretrained layer; its <c>weight</c> and <c>bias</c> are the adapter's <see cref="weight"/> and <see cref="bias"/>.</summary>
@@ -68,8 +130,8 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
     /// <summary><c>d_out</c>, the base layer's output size (named as on TorchSharp's <see cref="Linear"/>, which the adapter stands in for).</summary>
     public long out_features { get; }
 
-    /// <summary>The dropout probability on the adapter path's input.</summary>
-    public virtual double Dropout => _dropout;
+    /// <summary>The active adapter's dropout probability on the adapter path's input.</summary>
+    public double Dropout => Options.Dropout;
 
     /// <summary>
     /// False while the adapter is switched off: the forward is then exactly the base layer's (bit-identical), and the
@@ -89,13 +151,11 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
 
     private bool _enabled = true;
 
-    /// <summary>Throws unless <paramref name="rank"/> fits this layer (at most <c>min(d_in, d_out)</c>).</summary>
-    protected void CheckRank(int rank)
+    /// <summary>Throws unless <paramref name="rank"/> fits this layer (at most <c>min(d_in, d_out)</c>: <c>common/RankBound.cs</c>).</summary>
+    private protected void CheckRank(int rank)
     {
-        long maxRank = Math.Min(in_features, out_features);
-        if (rank > maxRank)
-            throw new ArgumentOutOfRangeException(nameof(rank), rank,
-                $"Rank {rank} is larger than min(d_in, d_out) = {maxRank} of this [{out_features}, {in_features}] layer: the update could not use the extra rank. Use a rank of at most {maxRank}.");
+        if (SingLoRA.Common.RankBound.Problem(rank, in_features, out_features) is { } problem)
+            throw new ArgumentOutOfRangeException(nameof(rank), rank, char.ToUpperInvariant(problem[0]) + problem[1..] + ".");
     }
 
     /// <summary>The dtype rule for the adapter's trainable tensors.</summary>
@@ -261,8 +321,11 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// Subtracts exactly the update that <see cref="Merge"/> added (recomputed from the adapter tensors and scale
-    /// recorded at merge time, in float32), restoring <c>W0</c> up to the base dtype's rounding. Throws if not merged.
+    /// Subtracts exactly the update that <see cref="Merge"/> added (recomputed from the adapter tensors and scale recorded
+    /// at merge time, in float32). <c>W0</c> comes back up to one rounding per element, not bit for bit: the merged weight
+    /// <c>W0 + ΔW</c> was rounded to the base dtype, so <c>|W − W0| ≤ ε · max(|W0|, |W0 + ΔW|)</c> with <c>ε = 2⁻²³</c> for
+    /// float32 (2⁻⁸ for bfloat16). For the exact base, switch the adapter off instead (<c>model.DisableAdapters()</c>).
+    /// Throws if not merged.
     /// </summary>
     public void Unmerge()
     {
@@ -277,6 +340,61 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
         }
         foreach (var t in record.Adapter) t.Dispose();
         _merge = null;
+    }
+
+    /// <summary>True when the weight holds the update of the adapter <paramref name="adapterName"/>.</summary>
+    internal bool IsMergedWith(string adapterName) => IsMerged && ActiveAdapter == adapterName;
+
+    // ------------------------------------------------------------------ how adapter files see this kind
+
+    /// <summary>
+    /// The tensors an adapter file holds for the adapter <paramref name="adapterName"/>, keyed relative to the layer. The keys
+    /// do not name the adapter (<c>singlora_A</c> whichever adapter it is), so a file fits any adapter slot.
+    /// </summary>
+    internal abstract IReadOnlyList<(string Key, Tensor Tensor)> FileTensors(string adapterName);
+
+    /// <summary>The adapter <paramref name="adapterName"/> of this layer as an adapter file describes it: sizes, dtypes, options, merge state.</summary>
+    internal virtual AdapterFiles.AdapterTarget Describe(string path, string adapterName)
+    {
+        var options = OptionsOf(adapterName);
+        var own = FileTensors(adapterName);
+        bool merged = IsMergedWith(adapterName);
+        return new AdapterFiles.AdapterTarget
+        {
+            Path = path,
+            Kind = Kind,
+            InFeatures = in_features,
+            OutFeatures = out_features,
+            Dtype = AdapterFiles.SafeTensors.DTypeName(weight.dtype),
+            AdapterDtype = AdapterFiles.SafeTensors.DTypeName(own[0].Tensor.dtype),
+            Rank = options.Rank,
+            Alpha = options.Alpha,
+            Scaling = options.Scaling,
+            Dropout = options.Dropout,
+            Merged = merged,
+            MergedScale = merged ? MergedScale : null,
+            Tensors = own.ToDictionary(o => o.Key, o => o.Tensor.shape, StringComparer.Ordinal),
+        };
+    }
+
+    /// <summary>What is wrong with the saved tensors of <paramref name="saved"/> beyond names, shapes and dtypes (a kind's own invariants); empty when nothing.</summary>
+    internal virtual IEnumerable<string> CheckSaved(AdapterFiles.AdapterTarget saved, Func<string, Tensor?> savedTensor) => Array.Empty<string>();
+
+    /// <summary>Adds the adapter <paramref name="adapterName"/> with the options <paramref name="saved"/> describes (loading a file into a new name).</summary>
+    /// <exception cref="ArgumentException">This kind has only the default adapter, or the options do not fit.</exception>
+    internal virtual void AddAdapterFrom(string adapterName, AdapterFiles.AdapterTarget saved) =>
+        throw new ArgumentException($"{GetName()} layers have only the '{DefaultAdapterName}' adapter; '{adapterName}' cannot be added.", nameof(adapterName));
+
+    /// <summary>
+    /// Keeps the merged weight and forgets how to unmerge it (frees the adapter copies the merge recorded): what
+    /// <see cref="SingLoRAModuleExtensions.MergeAndUnload"/> does to each layer before it puts the plain layer back.
+    /// </summary>
+    internal void CommitMerge()
+    {
+        if (_merge is not { } record) throw new InvalidOperationException($"This {GetName()} layer is not merged; there is nothing to commit.");
+        foreach (var t in record.Adapter) t.Dispose();
+        _merge = null;
+        _enabled = false;   // the weight holds the update now: the adapter path must never add it again
     }
 
     /// <summary>The scale factor that the current merge used, or null when not merged.</summary>

@@ -12,7 +12,7 @@ namespace SingLoRA;
 /// </remarks>
 public sealed class SingLoRAInjectionReport
 {
-    internal SingLoRAInjectionReport(IReadOnlyList<AdaptedTarget> adapted, IReadOnlyList<SkippedTarget> skipped, IReadOnlyList<string> unmatchedPatterns)
+    internal SingLoRAInjectionReport(IReadOnlyList<InjectedLayer> adapted, IReadOnlyList<SkippedTarget> skipped, IReadOnlyList<string> unmatchedPatterns)
     {
         Adapted = adapted;
         Skipped = skipped;
@@ -20,7 +20,7 @@ public sealed class SingLoRAInjectionReport
     }
 
     /// <summary>The layers adapted (in a <see cref="SingLoRAInjectionException"/>'s report: that would have been adapted), in module order.</summary>
-    public IReadOnlyList<AdaptedTarget> Adapted { get; }
+    public IReadOnlyList<InjectedLayer> Adapted { get; }
 
     /// <summary>The matched modules that were not adapted, each with the reason.</summary>
     public IReadOnlyList<SkippedTarget> Skipped { get; }
@@ -61,8 +61,8 @@ public sealed class SingLoRAInjectionReport
 /// <param name="OutFeatures"><c>d_out</c> of the layer.</param>
 /// <param name="Rank">The adapter rank.</param>
 /// <param name="Via">Every place of the model that holds the adapter and through which the model calls it.</param>
-/// <remarks>The adapter itself is <c>model.GetAdapters()</c>' entry with this path.</remarks>
-public sealed record AdaptedTarget(string Path, long InFeatures, long OutFeatures, int Rank, IReadOnlyList<string> Via);
+/// <remarks>The adapter itself is <c>model.GetSingLoRALayers()</c>' entry with this path.</remarks>
+public sealed record InjectedLayer(string Path, long InFeatures, long OutFeatures, int Rank, IReadOnlyList<string> Via);
 
 /// <summary>A matched module that runtime injection did not adapt.</summary>
 /// <param name="Path">The module path.</param>

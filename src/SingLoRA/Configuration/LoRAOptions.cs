@@ -11,15 +11,12 @@ public sealed record LoRAOptions(
     double Alpha = SingLoRAOptions.DefaultAlpha,
     double Dropout = 0,
     ScalingRule Scaling = ScalingRule.AlphaOverRank,
-    AdapterPrecision Precision = AdapterPrecision.AtLeastFloat32)
+    AdapterPrecision Precision = AdapterPrecision.AtLeastFloat32) : AdapterOptions(Rank, Alpha, Dropout, Scaling, Precision)
 {
-    /// <summary>The scale <c>s</c>: <c>alpha / r</c> or <c>alpha / sqrt(r)</c>.</summary>
-    public double Scale => AdapterMath.Scale(Alpha, Rank, Scaling);
-
     /// <summary>Throws an <see cref="System.ArgumentException"/> naming the first invalid value and the valid range.</summary>
     public LoRAOptions Validate()
     {
-        AdapterMath.ValidateCommon(Rank, Alpha, Dropout, Scaling, Precision);
+        ValidateCommon();
         return this;
     }
 }

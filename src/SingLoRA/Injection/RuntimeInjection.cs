@@ -115,7 +115,7 @@ public static class RuntimeInjection
             if (skip is not null) skipped.Add(skip);
         }
 
-        var adapted = plans.Select(p => new AdaptedTarget(p.Path, p.Layer.in_features, p.Layer.out_features, options.Rank,
+        var adapted = plans.Select(p => new InjectedLayer(p.Path, p.Layer.in_features, p.Layer.out_features, options.Rank,
             p.Slots.Where(s => s.CallsThrough).Select(s => s.Description).ToList())).ToList();
         var report = new SingLoRAInjectionReport(adapted, skipped, unmatched());
         if (plans.Count == 0)
@@ -141,7 +141,7 @@ public static class RuntimeInjection
             return (null, Skip(SkipReason.NotLinear, "only Linear layers can be adapted" +
                 (linears.Count > 0 ? $"; name its Linear layers instead (for example {string.Join(", ", linears.Select(l => $"'{l}'"))}) or use the pattern '{path}.*'." : ".")));
         }
-        if (SingLoRALinear.Wrapping(layer) is not null)
+        if (AdaptedLinear.Wrapping(layer) is not null)
             return (null, Skip(SkipReason.AlreadyAdapted, "a SingLoRALinear already wraps this Linear."));
         if (LayerProblem(layer, options) is { } problem)
             return (null, Skip(SkipReason.InvalidForOptions, problem));
@@ -154,7 +154,7 @@ public static class RuntimeInjection
                 "If you own the source, type it as Module<Tensor, Tensor> (the field, or the list's element type) so that AddSingLoRA reaches it, or annotate the class with [SingLoRA], whose interceptors redirect calls on Linear fields at compile time."));
         if (paths.Count > 1)
             return (null, Skip(SkipReason.SharedModule,
-                $"this one instance is registered under {paths.Count} paths ({string.Join(", ", paths.Select(p => $"'{p}'"))}); the model-level operations (GetAdapters, AdvanceRamp, MergeAdapters, SaveAdapters) walk named_modules() " +
+                $"this one instance is registered under {paths.Count} paths ({string.Join(", ", paths.Select(p => $"'{p}'"))}); the model-level operations (GetSingLoRALayers, AdvanceRamp, MergeAdapters, SaveAdapters) walk named_modules() " +
                 "and would treat its adapter as several, stepping its ramp once per path. Layers shared between registrations are not supported."));
         if (!slots.Any(s => s.CallsThrough))
             return (null, Skip(SkipReason.UnknownCaller,
@@ -163,21 +163,22 @@ public static class RuntimeInjection
         return (new Plan(path, layer, slots), null);
     }
 
-    // Mirrors the checks of AdaptedLinear's constructor, so a layer that would be refused is reported before anything changes.
+    // The checks of AdaptedLinear's constructor (the rank bound is common/RankBound.cs for both), so a layer that would be refused is reported before anything changes.
     private static string? LayerProblem(Linear layer, SingLoRAOptions options)
     {
         long din = layer.in_features, dout = layer.out_features;
         if (din < 1 || dout < 1) return $"its shape [{dout}, {din}] has an empty dimension.";
         if (!torch.is_floating_point(layer.weight)) return $"its weight has dtype {layer.weight.dtype}; adapters need a floating-point layer.";
-        if (options.Rank > Math.Min(din, dout))
-            return $"rank {options.Rank} is larger than min(d_in, d_out) = {Math.Min(din, dout)} of this [{dout}, {din}] layer; adapt it in a separate call with a rank of at most {Math.Min(din, dout)}.";
+        if (Common.RankBound.Problem(options.Rank, din, dout) is { } rank)
+            return $"{rank}; adapt it in a separate call with a rank of at most {Common.RankBound.MaxRank(din, dout)}.";
         return null;
     }
 
     /// <summary>
-    /// How to take each of <paramref name="layers"/> (adapters that no generated module owns: AddSingLoRA's, or made by
-    /// hand) out of <paramref name="model"/>: write its plain layer into every place that holds the adapter. Nothing is
-    /// changed here; a layer that cannot be unloaded is described in <paramref name="problems"/> instead.
+    /// How to take each of <paramref name="layers"/> out of <paramref name="model"/>, whoever put it in (the generated code of
+    /// a <c>[SingLoRA]</c> module, AddSingLoRA, or the user by hand): write its plain layer into every place that holds the
+    /// adapter (registrations, containers, fields, readonly ones included) and route intercepted calls to the plain layer.
+    /// Nothing is changed here; a layer that cannot be unloaded is described in <paramref name="problems"/> instead.
     /// </summary>
     internal static List<(string Path, Action Unload)> PlanUnloads(nn.Module model, IReadOnlyList<(string Path, AdaptedLinear Layer)> layers, List<string> problems)
     {
@@ -198,7 +199,7 @@ public static class RuntimeInjection
                 plans.Add((path, () =>
                 {
                     foreach (var slot in slots) slot.Put(layer.Base);
-                    if (layer is SingLoRALinear) SingLoRALinear.Release(layer.Base);
+                    LayerRoutes.LeavePlain(layer.Base);   // a generated interceptor now runs the plain layer
                 }));
         }
         return plans;
@@ -303,7 +304,7 @@ public static class RuntimeInjection
                 {
                     layer.weight.requires_grad = weightGrad;
                     if (biasGrad is { } b) layer.bias!.requires_grad = b;
-                    SingLoRALinear.Release(layer);
+                    LayerRoutes.Forget(layer);
                 }, undoErrors);
             throw new InvalidOperationException(undoErrors.Count == 0
                 ? $"AddSingLoRA failed while adapting '{current}': {e.Message} Every change was undone; the model is as it was."

@@ -17,21 +17,18 @@ public sealed record SingLoRAOptions(
     double Dropout = 0,
     ScalingRule Scaling = ScalingRule.AlphaOverRank,
     AdapterInit Init = AdapterInit.KaimingWidth,
-    AdapterPrecision Precision = AdapterPrecision.AtLeastFloat32)
+    AdapterPrecision Precision = AdapterPrecision.AtLeastFloat32) : AdapterOptions(Rank, Alpha, Dropout, Scaling, Precision)
 {
-    /// <summary>The default <see cref="Alpha"/>.</summary>
+    /// <summary>The default <see cref="AdapterOptions.Alpha"/>.</summary>
     public const double DefaultAlpha = 16;
 
     /// <summary>The default <see cref="RampLength"/>.</summary>
     public const long DefaultRampLength = 100;
 
-    /// <summary>The scale <c>s</c>: <c>alpha / r</c> or <c>alpha / sqrt(r)</c>.</summary>
-    public double Scale => AdapterMath.Scale(Alpha, Rank, Scaling);
-
     /// <summary>Throws an <see cref="ArgumentException"/> naming the first invalid value and the valid range.</summary>
     public SingLoRAOptions Validate()
     {
-        AdapterMath.ValidateCommon(Rank, Alpha, Dropout, Scaling, Precision);
+        ValidateCommon();
         if (RampLength < 0)
             throw new ArgumentOutOfRangeException(nameof(RampLength), RampLength, $"RampLength must be 0 (no ramp) or a positive number of optimizer steps, but was {RampLength}.");
         if (!Enum.IsDefined(Init))

@@ -24,7 +24,7 @@ public sealed class LoRALinear : AdaptedLinear
 
     /// <summary>Wraps a pretrained layer. <paramref name="options"/> are validated; the layer's weight and bias are frozen.</summary>
     public LoRALinear(Linear baseLayer, LoRAOptions options)
-        : base(nameof(LoRALinear), baseLayer, (options ?? throw new ArgumentNullException(nameof(options))).Validate().Rank, options.Dropout, options.Precision)
+        : base(nameof(LoRALinear), baseLayer, (options ?? throw new ArgumentNullException(nameof(options))).Validate())
     {
         Options = options;
         var w = baseLayer.weight;
@@ -39,10 +39,10 @@ public sealed class LoRALinear : AdaptedLinear
     }
 
     /// <summary>The options this adapter was built with.</summary>
-    public LoRAOptions Options { get; }
+    public override LoRAOptions Options { get; }
 
-    /// <summary>The rank <c>r</c>.</summary>
-    public int Rank => Options.Rank;
+    /// <inheritdoc />
+    public override string Kind => "lora";
 
     /// <summary>The down projection <c>A</c>, shape <c>[r, d_in]</c>.</summary>
     public Parameter A => _a;
@@ -73,6 +73,13 @@ public sealed class LoRALinear : AdaptedLinear
             case BKey: _b = (Parameter)replacement; break;
             default: throw new InvalidOperationException($"LoRALinear has no parameter named '{name}'.");
         }
+    }
+
+    /// <inheritdoc />
+    internal override IReadOnlyList<(string Key, Tensor Tensor)> FileTensors(string adapterName)
+    {
+        RequireAdapter(adapterName);
+        return new (string, Tensor)[] { (AKey, _a), (BKey, _b) };
     }
 
     /// <inheritdoc />

@@ -18,7 +18,7 @@ namespace SingLoRA;
 /// with <c>t</c> the number of optimizer steps taken (advance it with <see cref="AdvanceRamp"/> once per
 /// <c>optimizer.step()</c>) kept in the registered buffer <c>singlora_step</c>, so it is saved with the state dict.
 /// <c>T = 0</c> means <c>u ≡ 1</c>.</para>
-/// <para>Named adapters: the layer holds one adapter named <see cref="DefaultAdapterName"/> and can hold more
+/// <para>Named adapters: the layer holds one adapter named <see cref="AdaptedLinear.DefaultAdapterName"/> and can hold more
 /// (<see cref="AddAdapter"/>), each with its own options, <c>A</c> and ramp step; one is active
 /// (<see cref="SetActiveAdapter"/>) and only it takes part in the forward, the merge and training (the others'
 /// <c>A</c> do not require gradients). Switching swaps references: no tensor is copied.</para>
@@ -27,16 +27,11 @@ namespace SingLoRA;
 /// </remarks>
 public sealed class SingLoRALinear : AdaptedLinear
 {
-    private static readonly ConditionalWeakTable<Linear, SingLoRALinear> s_byBase = new();
-
     /// <summary>The state-dict name of the default adapter's <see cref="A"/>.</summary>
     public const string AdapterKey = "singlora_A";
 
     /// <summary>The state-dict name of the default adapter's step counter.</summary>
     public const string StepKey = "singlora_step";
-
-    /// <summary>The name of the adapter every layer is created with.</summary>
-    public const string DefaultAdapterName = "default";
 
     /// <summary>One named adapter: its options, its matrix <c>A</c> and its step counter.</summary>
     private sealed class Slot(string name, SingLoRAOptions options, Parameter a, Tensor step)
@@ -55,13 +50,14 @@ public sealed class SingLoRALinear : AdaptedLinear
 
     /// <summary>Wraps a pretrained layer. <paramref name="options"/> are validated; the layer's weight and bias are frozen.</summary>
     public SingLoRALinear(Linear baseLayer, SingLoRAOptions options)
-        : base(nameof(SingLoRALinear), baseLayer, (options ?? throw new ArgumentNullException(nameof(options))).Validate().Rank, options.Dropout, options.Precision)
+        : base(nameof(SingLoRALinear), baseLayer, (options ?? throw new ArgumentNullException(nameof(options))).Validate())
     {
         Width = Math.Max(in_features, out_features);
         _active = CreateSlot(DefaultAdapterName, options);
-        if (!s_byBase.TryAdd(baseLayer, this))
-            throw new ArgumentException("This Linear layer is already wrapped by another SingLoRALinear; wrap each layer once.", nameof(baseLayer));
     }
+
+    /// <inheritdoc />
+    public override string Kind => "singlora";
 
     /// <summary>The state-dict key of a tensor of the adapter <paramref name="adapterName"/>: <c>key</c> for the default adapter, <c>key@name</c> otherwise.</summary>
     public static string KeyOf(string key, string adapterName) => adapterName == DefaultAdapterName ? key : key + "@" + adapterName;
@@ -85,10 +81,7 @@ public sealed class SingLoRALinear : AdaptedLinear
     }
 
     /// <summary>The options of the active adapter.</summary>
-    public SingLoRAOptions Options => _active.Options;
-
-    /// <summary>The rank <c>r</c> of the active adapter.</summary>
-    public int Rank => Options.Rank;
+    public override SingLoRAOptions Options => _active.Options;
 
     /// <summary><c>n = max(d_in, d_out)</c>, the number of rows of <see cref="A"/>.</summary>
     public long Width { get; }
@@ -105,14 +98,11 @@ public sealed class SingLoRALinear : AdaptedLinear
     /// <summary>The active adapter's step counter <c>t</c> as a 0-d int64 tensor on the layer's device (a registered buffer).</summary>
     public Tensor StepTensor => _active.Step;
 
-    /// <summary>The name of the active adapter.</summary>
-    public string ActiveAdapter => _active.Name;
+    /// <inheritdoc />
+    public override string ActiveAdapter => _active.Name;
 
-    /// <summary>The names of the layer's adapters, the default one first.</summary>
-    public IReadOnlyList<string> AdapterNames => _slots.ConvertAll(s => s.Name);
-
-    /// <summary>The active adapter's dropout probability.</summary>
-    public override double Dropout => Options.Dropout;
+    /// <inheritdoc />
+    public override IReadOnlyList<string> AdapterNames => _slots.ConvertAll(s => s.Name);
 
     /// <inheritdoc />
     public override IReadOnlyList<Parameter> AdapterParameters => new[] { _active.A };
@@ -123,8 +113,8 @@ public sealed class SingLoRALinear : AdaptedLinear
     /// <summary>The step counter of the adapter <paramref name="adapterName"/> (active or not).</summary>
     public Tensor AdapterStep(string adapterName) => Find(adapterName).Step;
 
-    /// <summary>The options of the adapter <paramref name="adapterName"/> (active or not).</summary>
-    public SingLoRAOptions AdapterOptions(string adapterName) => Find(adapterName).Options;
+    /// <inheritdoc />
+    public override SingLoRAOptions OptionsOf(string adapterName) => Find(adapterName).Options;
 
     /// <summary>
     /// Adds an adapter called <paramref name="adapterName"/> with <paramref name="options"/> (a fresh <c>A</c>, step 0), not
@@ -151,7 +141,7 @@ public sealed class SingLoRALinear : AdaptedLinear
     /// </summary>
     /// <exception cref="ArgumentException">No such adapter.</exception>
     /// <exception cref="InvalidOperationException">The layer is merged (unmerge first).</exception>
-    public void SetActiveAdapter(string adapterName)
+    public override void SetActiveAdapter(string adapterName)
     {
         var slot = Find(adapterName);
         if (ReferenceEquals(slot, _active)) return;
@@ -166,7 +156,7 @@ public sealed class SingLoRALinear : AdaptedLinear
     /// <summary>Deletes the adapter <paramref name="adapterName"/> and frees its tensors. The active adapter cannot be deleted.</summary>
     /// <exception cref="ArgumentException">No such adapter.</exception>
     /// <exception cref="InvalidOperationException">It is the active adapter.</exception>
-    public void DeleteAdapter(string adapterName)
+    public override void DeleteAdapter(string adapterName)
     {
         var slot = Find(adapterName);
         if (ReferenceEquals(slot, _active))
@@ -185,15 +175,6 @@ public sealed class SingLoRALinear : AdaptedLinear
             ?? throw new ArgumentException($"This layer has no adapter named '{adapterName}' (it has {string.Join(", ", _slots.Select(s => $"'{s.Name}'"))}).", nameof(adapterName));
     }
 
-    /// <summary>Throws unless <paramref name="adapterName"/> is a valid adapter name (a letter, then letters, digits, <c>_</c> or <c>-</c>; at most 64).</summary>
-    public static void ValidateName(string adapterName)
-    {
-        ArgumentNullException.ThrowIfNull(adapterName);
-        bool ok = adapterName.Length is > 0 and <= 64 && char.IsAsciiLetter(adapterName[0])
-            && adapterName.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-');
-        if (!ok)
-            throw new ArgumentException($"'{adapterName}' is not a valid adapter name: use a letter followed by letters, digits, '_' or '-' (at most 64 characters).", nameof(adapterName));
-    }
 
     /// <summary>The number of optimizer steps the active adapter has counted (reads the device buffer: not for hot loops).</summary>
     public long RampStep => _active.Step.item<long>();
@@ -227,12 +208,6 @@ public sealed class SingLoRALinear : AdaptedLinear
         using var _ = no_grad();
         _active.Step.fill_(step);
     }
-
-    /// <summary>The adapter created for <paramref name="baseLayer"/>, or null when it is not wrapped.</summary>
-    public static SingLoRALinear? Wrapping(Linear baseLayer) => s_byBase.TryGetValue(baseLayer, out var adapter) ? adapter : null;
-
-    /// <summary>Forgets which adapter wraps <paramref name="baseLayer"/>, so that it can be wrapped again (runtime injection's rollback).</summary>
-    internal static void Release(Linear baseLayer) => s_byBase.Remove(baseLayer);
 
     /// <inheritdoc />
     protected override Tensor WithAdapterOutput(Tensor output, Tensor x)
@@ -289,6 +264,34 @@ public sealed class SingLoRALinear : AdaptedLinear
     /// <inheritdoc />
     protected override void OnAdapterTensorReplaced(string name, Tensor replacement) =>
         (_slots.Find(s => s.AKey == name) ?? throw new InvalidOperationException($"SingLoRALinear has no parameter named '{name}'.")).A = (Parameter)replacement;
+
+    /// <inheritdoc />
+    internal override IReadOnlyList<(string Key, Tensor Tensor)> FileTensors(string adapterName)
+    {
+        var slot = Find(adapterName);
+        return new (string, Tensor)[] { (AdapterKey, slot.A), (StepKey, slot.Step) };
+    }
+
+    /// <inheritdoc />
+    internal override AdapterFiles.AdapterTarget Describe(string path, string adapterName)
+    {
+        var slot = Find(adapterName);
+        return base.Describe(path, adapterName) with { RampLength = slot.Options.RampLength, Step = slot.Step.item<long>(), Init = slot.Options.Init };
+    }
+
+    /// <inheritdoc />
+    internal override IEnumerable<string> CheckSaved(AdapterFiles.AdapterTarget saved, Func<string, Tensor?> savedTensor)
+    {
+        if (savedTensor(StepKey) is not { } step || step.dtype != ScalarType.Int64 || step.numel() != 1) yield break;   // named by the shape and dtype checks
+        long value = step.item<long>();
+        if (value < 0) yield return $"the saved ramp step is {value}; it cannot be negative.";
+        if (saved.Step != value) yield return $"the config says step {(saved.Step is { } s ? s.ToString(System.Globalization.CultureInfo.InvariantCulture) : "(absent)")} but the tensors file holds step {value}.";
+    }
+
+    /// <inheritdoc />
+    internal override void AddAdapterFrom(string adapterName, AdapterFiles.AdapterTarget saved) =>
+        AddAdapter(adapterName, new SingLoRAOptions(saved.Rank, saved.Alpha, saved.RampLength ?? SingLoRAOptions.DefaultRampLength, saved.Dropout, saved.Scaling,
+            saved.Init ?? AdapterInit.KaimingWidth, Precision));
 
     /// <summary>Fills <paramref name="a"/> (shape <c>[n, r]</c>) according to <paramref name="init"/>.</summary>
     internal static void Initialize(Tensor a, AdapterInit init, long width, int rank)

@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.ComponentModel;
 using System.Linq;
 using System.Threading;
 
@@ -35,7 +34,7 @@ public static class SingLoRAOverrides
     // The active scopes, innermost first: each either changes the options or chooses layers.
     private static readonly AsyncLocal<Frame?> s_current = new();
 
-    private sealed record Frame(Frame? Outer, Func<SingLoRAOptions, SingLoRAOptions?>? Change, Func<string, int?, bool>? Chooses);
+    private sealed record Frame(Frame? Outer, Func<SingLoRAOptions, SingLoRAOptions?>? Change, Func<Type, int?, bool>? Chooses);
 
     /// <summary>
     /// Applies <paramref name="change"/> to the options of every annotated module built until the scope is disposed.
@@ -65,10 +64,11 @@ public static class SingLoRAOverrides
         return ChooseLayers(chosen.Contains);
     }
 
-    // A Layers scope: `chosen` decides by the module's declared layer index, or by its construction order in the scope.
+    // A Layers scope: `chosen` decides by the module's declared layer index, or by its construction order in the scope,
+    // counted per class (the type itself, not its name: two classes called Attention in two namespaces count apart).
     private static IDisposable ChooseLayers(Func<int, bool> chosen)
     {
-        var built = new Dictionary<string, int>(StringComparer.Ordinal);
+        var built = new Dictionary<Type, int>();
         return Push(null, (owner, layerIndex) =>
         {
             int index;
@@ -103,7 +103,7 @@ public static class SingLoRAOverrides
         return ChooseLayers(i => ranges.Any(r => i >= r.First && i <= r.Last));
     }
 
-    private static IDisposable Push(Func<SingLoRAOptions, SingLoRAOptions?>? change, Func<string, int?, bool>? chooses)
+    private static IDisposable Push(Func<SingLoRAOptions, SingLoRAOptions?>? change, Func<Type, int?, bool>? chooses)
     {
         var outer = s_current.Value;
         s_current.Value = new Frame(outer, change, chooses);
@@ -112,21 +112,11 @@ public static class SingLoRAOverrides
 
     /// <summary>
     /// The options a module of class <paramref name="ownerType"/> declared, with the active scopes' changes applied, or null
-    /// when a scope builds it without adapters. What the generated code calls for a class without a layer index; not meant to be called by hand.
+    /// when it is built without adapters. <paramref name="layerIndex"/> is the value of its <see cref="SingLoRAAttribute.LayerIndex"/>
+    /// member (null when it names none) and <paramref name="attributeChooses"/> whether the attribute's
+    /// <see cref="SingLoRAAttribute.Layers"/> includes it; an active <see cref="Layers(int[])"/> scope decides instead of the attribute.
     /// </summary>
-    [EditorBrowsable(EditorBrowsableState.Never)]
-    public static SingLoRAOptions? Apply(SingLoRAOptions declared, string ownerType) => Resolve(declared, ownerType, null, true);
-
-    /// <summary>
-    /// The same for a class whose attribute names a <see cref="SingLoRAAttribute.LayerIndex"/> member: <paramref name="layerIndex"/>
-    /// is its value, and <paramref name="attributeChooses"/> whether the attribute's <see cref="SingLoRAAttribute.Layers"/>
-    /// includes it (true when the attribute has none). An active <see cref="Layers(int[])"/> scope decides instead of the attribute.
-    /// </summary>
-    [EditorBrowsable(EditorBrowsableState.Never)]
-    public static SingLoRAOptions? Apply(SingLoRAOptions declared, string ownerType, int layerIndex, bool attributeChooses) =>
-        Resolve(declared, ownerType, layerIndex, attributeChooses);
-
-    private static SingLoRAOptions? Resolve(SingLoRAOptions declared, string ownerType, int? layerIndex, bool attributeChooses)
+    internal static SingLoRAOptions? Resolve(SingLoRAOptions declared, Type ownerType, int? layerIndex, bool attributeChooses)
     {
         ArgumentNullException.ThrowIfNull(declared);
         ArgumentNullException.ThrowIfNull(ownerType);

@@ -38,13 +38,13 @@ public static class SingLoRAModuleExtensions
     }
 
     /// <summary>Every SingLoRA adapter of the subtree, with its dotted path.</summary>
-    public static IReadOnlyList<(string Path, SingLoRALinear Adapter)> GetAdapters(this nn.Module model) =>
+    public static IReadOnlyList<(string Path, SingLoRALinear Adapter)> GetSingLoRALayers(this nn.Module model) =>
         model.GetAdaptedLayers().Where(x => x.Layer is SingLoRALinear).Select(x => (x.Path, (SingLoRALinear)x.Layer)).ToList();
 
     /// <summary>Counts one optimizer step on every SingLoRA adapter. Call it once per <c>optimizer.step()</c>, not per forward.</summary>
     public static void AdvanceRamp(this nn.Module model)
     {
-        foreach (var (_, adapter) in model.GetAdapters()) adapter.AdvanceRamp();
+        foreach (var (_, adapter) in model.GetSingLoRALayers()) adapter.AdvanceRamp();
     }
 
     /// <summary>Sets the ramp step of every SingLoRA adapter (for example when resuming a run).</summary>
@@ -52,7 +52,7 @@ public static class SingLoRAModuleExtensions
     {
         if (step < 0)
             throw new ArgumentOutOfRangeException(nameof(step), step, $"The ramp step counts optimizer steps and cannot be negative (got {step}).");
-        foreach (var (_, adapter) in model.GetAdapters()) adapter.SetRampStep(step);
+        foreach (var (_, adapter) in model.GetSingLoRALayers()) adapter.SetRampStep(step);
     }
 
     /// <summary>
@@ -61,7 +61,7 @@ public static class SingLoRAModuleExtensions
     /// </summary>
     public static double RampValue(this nn.Module model)
     {
-        var adapters = model.GetAdapters();
+        var adapters = model.GetSingLoRALayers();
         if (adapters.Count == 0) throw new InvalidOperationException("The model has no SingLoRA adapters.");
         double first = adapters[0].Adapter.RampValue;
         foreach (var (path, adapter) in adapters)
@@ -118,21 +118,7 @@ public static class SingLoRAModuleExtensions
         var layers = model.GetAdaptedLayers().Where(l => where?.Invoke(l.Path) ?? true).ToList();
         var problems = layers.Where(l => l.Layer.IsMerged).Select(l => $"'{l.Path}' is merged (its weight holds the update; call UnmergeAdapters() first)").ToList();
 
-        // A generated module unloads its own targets (it must also clear its adapter field and restore a swapped field).
-        var plans = new List<(string Path, Action Unload)>();
-        var byPath = model.named_modules().GroupBy(m => m.name).ToDictionary(g => g.Key, g => g.First().module, StringComparer.Ordinal);
-        byPath[""] = model;
-        var others = new List<(string Path, AdaptedLinear Layer)>();
-        foreach (var (path, layer) in layers)
-        {
-            int dot = path.LastIndexOf('.');
-            if (path.Length > 0 && byPath[dot < 0 ? "" : path[..dot]] is ISingLoRAModule owner
-                && owner.Adapters.FirstOrDefault(a => ReferenceEquals(a.Value, layer)) is { Key: { } target })
-                plans.Add((path, () => owner.UnloadTarget(target)));
-            else
-                others.Add((path, layer));
-        }
-        plans.AddRange(RuntimeInjection.PlanUnloads(model, others, problems));
+        var plans = RuntimeInjection.PlanUnloads(model, layers, problems);
         if (problems.Count > 0)
             throw new InvalidOperationException($"UnloadAdapters changed nothing: {string.Join("; ", problems)}.");
         foreach (var (_, unload) in plans) unload();
@@ -152,9 +138,9 @@ public static class SingLoRAModuleExtensions
         var problems = new List<string>();
         foreach (var (path, layer) in adapters)
         {
-            var options = change is null ? layer.AdapterOptions(SingLoRALinear.DefaultAdapterName) : change(layer.AdapterOptions(SingLoRALinear.DefaultAdapterName));
+            var options = change is null ? layer.OptionsOf(AdaptedLinear.DefaultAdapterName) : change(layer.OptionsOf(AdaptedLinear.DefaultAdapterName));
             if (layer.AdapterNames.Contains(adapterName)) problems.Add($"'{path}' already has an adapter named '{adapterName}'");
-            else if (options.Rank > Math.Min(layer.in_features, layer.out_features)) problems.Add($"'{path}' ([{layer.out_features}, {layer.in_features}]) cannot take rank {options.Rank}");
+            else if (Common.RankBound.Problem(options.Rank, layer.in_features, layer.out_features) is { } rankProblem) problems.Add($"'{path}' cannot take rank {options.Rank}: {rankProblem}");
             else if (options.Precision != layer.Precision) problems.Add($"'{path}' uses precision {layer.Precision}, not {options.Precision}");
             plan.Add((layer, options));
         }
@@ -251,6 +237,36 @@ public static class SingLoRAModuleExtensions
         foreach (var (_, layer) in layers) layer.Unmerge();
     }
 
+    /// <summary>
+    /// Folds the adapters of the layers <paramref name="where"/> selects (every adapted layer when null) into their base
+    /// weights and takes them out, PEFT's <c>merge_and_unload()</c>: each layer becomes its plain <see cref="Linear"/> with
+    /// <c>W0 + s·u(t)·ΔW</c> (the active adapter's update, computed in float32 or better and cast to the base dtype) as its
+    /// weight. The model then has no adapter keys or parameters, computes what the adapted model computed (up to that one
+    /// rounding), and its state dict loads into the same classes built without adapters. An already merged layer keeps
+    /// its merged weight. All or nothing: every selected layer is checked first (the merged weight must be finite, and
+    /// every place that holds the adapter must take a plain <see cref="Linear"/>); on a problem nothing changes.
+    /// </summary>
+    /// <returns>The paths of the merged and unloaded layers, in model order.</returns>
+    /// <exception cref="InvalidOperationException">A selected layer cannot be merged or unloaded (named in the message); nothing was changed.</exception>
+    public static IReadOnlyList<string> MergeAndUnload(this nn.Module model, Func<string, bool>? where = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var layers = model.GetAdaptedLayers().Where(l => where?.Invoke(l.Path) ?? true).ToList();
+        var problems = new List<string>();
+        foreach (var (path, layer) in layers)
+            if (!layer.IsMerged && !layer.CanMerge(out var reason)) problems.Add($"'{path}': {reason}");
+        var plans = RuntimeInjection.PlanUnloads(model, layers, problems);
+        if (problems.Count > 0)
+            throw new InvalidOperationException($"MergeAndUnload changed nothing: {string.Join("; ", problems)}.");
+        foreach (var (_, layer) in layers)
+        {
+            if (!layer.IsMerged) layer.SafeMerge();
+            layer.CommitMerge();
+        }
+        foreach (var (_, unload) in plans) unload();
+        return layers.Select(l => l.Path).ToList();
+    }
+
     /// <summary>Freezes every parameter of the model and makes the adapters' own parameters trainable.</summary>
     public static void FreezeAllButAdapters(this nn.Module model)
     {
@@ -268,7 +284,7 @@ public static class SingLoRAModuleExtensions
 
     private static IReadOnlyList<(string Path, SingLoRALinear Adapter)> RequireAdapters(nn.Module model)
     {
-        var adapters = model.GetAdapters();
+        var adapters = model.GetSingLoRALayers();
         if (adapters.Count == 0) throw new InvalidOperationException("The model has no SingLoRA adapters.");
         return adapters;
     }

@@ -43,17 +43,6 @@ public interface ISingLoRAModule
     /// <summary>Freezes every parameter of the subtree except the adapters' own, which become trainable.</summary>
     void FreezeAllButAdapters() => SingLoRAModuleExtensions.FreezeAllButAdapters((nn.Module)this);
 
-    /// <summary>
-    /// Removes the adapter of this module's own target <paramref name="target"/> (a field name from <see cref="Adapters"/>):
-    /// the plain layer takes its place, as if the module had been built without it. Returns false when the target has no
-    /// adapter. The generated code implements it; call <see cref="SingLoRAModuleExtensions.UnloadAdapters"/> instead,
-    /// which checks the whole model first.
-    /// </summary>
-    /// <exception cref="System.InvalidOperationException">The adapter is merged.</exception>
-    [System.ComponentModel.EditorBrowsable(System.ComponentModel.EditorBrowsableState.Never)]
-    bool UnloadTarget(string target) => throw new System.NotSupportedException(
-        $"{GetType().Name} implements ISingLoRAModule by hand and does not say how to unload its adapters; only [SingLoRA]-generated modules and AddSingLoRA's adapters can be unloaded.");
-
     /// <summary>The adapters' trainable parameters, for the optimizer.</summary>
     IEnumerable<Parameter> AdapterParameters() => SingLoRAModuleExtensions.AdapterParameters((nn.Module)this);
 }
