@@ -228,12 +228,12 @@ internal static class Checks
         var model = new CheckBlock(D);
         model.to(device);
         Require(model.parameters().Concat(model.buffers()).All(t => t.device_type == device.type), "a tensor stayed behind");
-        Require(model.GetAdapters().Count == 3, $"{model.GetAdapters().Count} adapters, expected 3");
-        Require(model.GetAdapters().All(a => a.Adapter.A.device_type == device.type && a.Adapter.weight.device_type == device.type), "an adapter or its base weight is not on the device");
+        Require(model.GetSingLoRALayers().Count == 3, $"{model.GetSingLoRALayers().Count} adapters, expected 3");
+        Require(model.GetSingLoRALayers().All(a => a.Adapter.A.device_type == device.type && a.Adapter.weight.device_type == device.type), "an adapter or its base weight is not on the device");
         model.to(device);   // a second move changes nothing
         float ratio = Train(model, model.forward, device, 60);
         Require(ratio < 0.9, $"loss went from 1 to {ratio:F3} of its start in 60 steps");
-        Require(model.GetAdapters().All(a => a.Adapter.RampStep == 60), "the ramp step is not 60 after 60 optimizer steps");
+        Require(model.GetSingLoRALayers().All(a => a.Adapter.RampStep == 60), "the ramp step is not 60 after 60 optimizer steps");
         return $"loss fell to {ratio:P0} of its start in 60 steps; ramp step 60";
     }
 
@@ -265,7 +265,7 @@ internal static class Checks
             back.LoadAdapters(Path.Combine(dir, "from-cpu"));
             double backDiff = MaxAbs(back.forward(x), expected);
             Require(backDiff < 1e-4, $"the reloaded device model's output differs by {backDiff:E2}");
-            Require(back.GetAdapters().All(a => a.Adapter.A.device_type == device.type && a.Adapter.RampStep == 10), "the loaded adapters are not on the device at step 10");
+            Require(back.GetSingLoRALayers().All(a => a.Adapter.A.device_type == device.type && a.Adapter.RampStep == 10), "the loaded adapters are not on the device at step 10");
             return $"CPU vs device {cpuDiff:E2}, reloaded on the device {backDiff:E2}";
         }
         finally
@@ -279,9 +279,9 @@ internal static class Checks
         manual_seed(9);
         var model = new CheckBlock(D);
         model.to(device);
-        var a32 = model.GetAdapters().Select(a => a.Adapter.A.detach().clone()).ToList();
+        var a32 = model.GetSingLoRALayers().Select(a => a.Adapter.A.detach().clone()).ToList();
         model.to(ScalarType.BFloat16);
-        var adapters = model.GetAdapters();
+        var adapters = model.GetSingLoRALayers();
         Require(adapters.All(a => a.Adapter.weight.dtype == ScalarType.BFloat16), "a base weight is not bfloat16");
         Require(adapters.All(a => a.Adapter.A.dtype == ScalarType.Float32), "A left float32 in the move to bfloat16");
         Require(adapters.Zip(a32).All(p => p.First.Adapter.A.eq(p.Second).all().item<bool>()), "A changed in the move");
