@@ -66,6 +66,7 @@ public class FailureTests
         var type = run.Output.GetTypeByMetadataName(typeName)!;
         var emitted = type.GetMembers()
             .Where(m => !m.IsImplicitlyDeclared && m is not IMethodSymbol { AssociatedSymbol: not null } && m.DeclaringSyntaxReferences.All(r => generated.Contains(r.SyntaxTree)))
+            .Where(m => m is not IPropertySymbol { ExplicitInterfaceImplementations.Length: > 0 })   // ISingLoRAModule.Descriptor: an explicit implementation collides with nothing
             .Select(m => m.Name).Distinct().OrderBy(n => n, StringComparer.Ordinal).ToArray();
         var expected = GeneratedNames.ClassMembers
             .Append(GeneratedNames.RegisterComponents)

@@ -143,6 +143,10 @@ internal static class ModuleEmitter
         w.Line("/// <inheritdoc />");
         w.Line(GeneratedCode);
         w.Line($"public global::System.Collections.Generic.IReadOnlyList<{AdapterPair}> Adapters => {GeneratedNames.DescriptorField}.AdaptersOf(this);");
+        w.Line();
+        w.Line("/// <inheritdoc />");
+        w.Line(GeneratedCode);
+        w.Line($"{Generation}.ModuleDescriptor global::SingLoRA.ISingLoRAModule.Descriptor => {GeneratedNames.DescriptorField};");
     }
 
     /// <summary>A C# string literal.</summary>

@@ -1,4 +1,5 @@
 using System.Collections.Generic;
+using System.Linq;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -81,6 +82,24 @@ public sealed record AdapterConfig
 
     /// <summary>The SHA-256 (lowercase hex) of the tensors file, tying the pair together.</summary>
     public string WeightsSha256 { get; init; } = "";
+
+    /// <summary>
+    /// The file's configuration as a <see cref="SingLoRAConfig"/>: <see cref="TargetModules"/> as its targets, its modules to
+    /// save, and the options every target shares (the precision is read from the dtypes: float32 adapters on a 16-bit base
+    /// are <see cref="AdapterPrecision.AtLeastFloat32"/>).
+    /// </summary>
+    /// <exception cref="System.InvalidOperationException">The file is not a SingLoRA file, or its targets disagree on an option (then the
+    /// summary field is absent; read <see cref="Targets"/> instead).</exception>
+    public SingLoRAConfig ToSingLoRAConfig()
+    {
+        if (Method != "singlora")
+            throw new System.InvalidOperationException($"This adapter file's method is '{Method}', not 'singlora'; its targets say how each layer was adapted.");
+        if (Rank is not { } rank || Alpha is not { } alpha || Scaling is not { } scaling || Dropout is not { } dropout || RampLength is not { } ramp || Init is not { } init)
+            throw new System.InvalidOperationException("This adapter file's targets do not share one set of options (a summary field such as r, alpha or ramp_steps is absent); read each of its Targets instead.");
+        bool sameAsBase = Targets.Any(t => t.AdapterDtype is { } a && t.Dtype is "BF16" or "F16" && a == t.Dtype);
+        var options = new SingLoRAOptions(rank, alpha, ramp, dropout, scaling, init, sameAsBase ? AdapterPrecision.SameAsBase : AdapterPrecision.AtLeastFloat32);
+        return new SingLoRAConfig(options) { Targets = TargetModules.ToList(), ModulesToSave = ModulesToSave.ToList() };
+    }
 
     internal static readonly JsonSerializerOptions JsonOptions = new()
     {

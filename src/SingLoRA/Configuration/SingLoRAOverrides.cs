@@ -96,11 +96,7 @@ public static class SingLoRAOverrides
     public static IDisposable Layers(string layers)
     {
         ArgumentNullException.ThrowIfNull(layers);
-        var parsed = SingLoRA.Common.LayerList.Parse(layers);
-        if (parsed.Error is not null)
-            throw new ArgumentException($"Layers \"{layers}\" {parsed.Error}.", nameof(layers));
-        var ranges = parsed.Ranges;
-        return ChooseLayers(i => ranges.Any(r => i >= r.First && i <= r.Last));
+        return ChooseLayers(SingLoRAConfig.ParseLayers(layers, nameof(layers)));
     }
 
     private static IDisposable Push(Func<SingLoRAOptions, SingLoRAOptions?>? change, Func<Type, int?, bool>? chooses)

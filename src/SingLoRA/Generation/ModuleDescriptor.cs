@@ -9,6 +9,27 @@ using static TorchSharp.torch;
 namespace SingLoRA.Generation;
 
 /// <summary>
+/// What model-level code needs of any annotated class's descriptor, whatever the class: applying a
+/// <see cref="SingLoRAConfig"/> to one of its instances. Not meant to be used by hand.
+/// </summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public abstract class ModuleDescriptor
+{
+    private protected ModuleDescriptor()
+    {
+    }
+
+    /// <summary>The class's attribute targets, in attribute order.</summary>
+    internal abstract IReadOnlyList<string> TargetNames { get; }
+
+    /// <summary>What stops <paramref name="config"/> from being applied to <paramref name="module"/>; empty when nothing.</summary>
+    internal abstract IReadOnlyList<string> ProblemsApplying(nn.Module module, SingLoRAConfig config);
+
+    /// <summary>Replaces <paramref name="module"/>'s own adapters with new ones made as <paramref name="config"/> says (checked first with <see cref="ProblemsApplying"/>).</summary>
+    internal abstract void Apply(nn.Module module, SingLoRAConfig config);
+}
+
+/// <summary>
 /// One <c>[SingLoRA]</c>-annotated class as its generated code describes it to the runtime, by type rather than by
 /// name: the attribute's options, the targets with typed access to their fields, and the layer-index accessor with the
 /// attribute's choice of layers. The generated <c>RegisterComponents()</c> calls <see cref="Attach"/>, the typed adapter
@@ -18,7 +39,7 @@ namespace SingLoRA.Generation;
 /// </summary>
 /// <typeparam name="TModule">The annotated class.</typeparam>
 [EditorBrowsable(EditorBrowsableState.Never)]
-public sealed class ModuleDescriptor<TModule> where TModule : nn.Module
+public sealed class ModuleDescriptor<TModule> : ModuleDescriptor where TModule : nn.Module
 {
     private readonly Func<TModule, int>? _layerIndex;
     private readonly Func<int, bool>? _adaptsLayer;
@@ -67,8 +88,13 @@ public sealed class ModuleDescriptor<TModule> where TModule : nn.Module
         int? index = _layerIndex?.Invoke(module);
         bool attributeChooses = index is not { } i || _adaptsLayer is null || _adaptsLayer(i);
         var options = SingLoRAOverrides.Resolve(Declared, typeof(TModule), index, attributeChooses);
+        AttachCore(module, submodules, options, _ => true);
+    }
 
-        // Read and check every target before anything changes.
+    // Wraps each chosen target's Linear with `options` (null: none of them), leaving the others plain. Every target is read
+    // and checked before anything changes.
+    private void AttachCore(TModule module, OrderedDict<string, nn.Module> submodules, SingLoRAOptions? options, Func<string, bool> chosen)
+    {
         var layers = new (Linear Layer, int Registration)[_targets.Length];
         for (int t = 0; t < _targets.Length; t++)
             layers[t] = Locate(_targets[t], _targets[t].Read(module), submodules);
@@ -76,7 +102,7 @@ public sealed class ModuleDescriptor<TModule> where TModule : nn.Module
         for (int t = 0; t < _targets.Length; t++)
         {
             var (layer, registration) = layers[t];
-            if (options is null)
+            if (options is null || !chosen(_targets[t].Name))
             {
                 LayerRoutes.LeavePlain(layer);
                 continue;
@@ -90,9 +116,51 @@ public sealed class ModuleDescriptor<TModule> where TModule : nn.Module
             {
                 throw new InvalidOperationException($"[SingLoRA] on {DisplayName} cannot adapt '{_targets[t].Name}': {e.Message}", e);
             }
+            adapter.train(layer.training);
             submodules[registration] = (submodules[registration].Item1, adapter);
             _targets[t].Write(module, adapter);
         }
+    }
+
+    /// <inheritdoc />
+    internal override IReadOnlyList<string> TargetNames => _targets.Select(t => t.Name).ToList();
+
+    /// <inheritdoc />
+    internal override IReadOnlyList<string> ProblemsApplying(nn.Module module, SingLoRAConfig config)
+    {
+        var m = (TModule)module;
+        var problems = new List<string>();
+        if (config.Layers is not null && _layerIndex is null)
+            problems.Add($"{DisplayName} names no LayerIndex member, so the config's Layers \"{config.Layers}\" cannot place it; name the member in the attribute (LayerIndex = nameof(layer_idx)) or leave Layers null");
+        foreach (var (name, adapter) in AdaptersOf(m))
+        {
+            if (adapter.IsMerged) problems.Add($"{DisplayName}.{name} is merged; call UnmergeAdapters() first");
+            if (adapter.AdapterNames.Count > 1) problems.Add($"{DisplayName}.{name} holds named adapters ({string.Join(", ", adapter.AdapterNames)}) that a new config would drop; delete them first");
+        }
+        foreach (var target in _targets.Where(t => config.Targets.Count == 0 || config.Targets.Contains(t.Name)))
+        {
+            var layer = target.Read(m) switch { SingLoRALinear a => a.Base, Linear l => l, _ => null };
+            if (layer is not null && Common.RankBound.Problem(config.Options.Rank, layer.in_features, layer.out_features) is { } rank)
+                problems.Add($"{DisplayName}.{target.Name}: {rank}");
+        }
+        return problems;
+    }
+
+    /// <inheritdoc />
+    internal override void Apply(nn.Module module, SingLoRAConfig config)
+    {
+        var m = (TModule)module;
+        var own = AdaptersOf(m).Select(a => (a.Key, (AdaptedLinear)a.Value)).ToList();
+        var problems = new List<string>();
+        var unloads = RuntimeInjection.PlanUnloads(m, own, problems);
+        if (problems.Count > 0) throw new InvalidOperationException(string.Join("; ", problems));
+        foreach (var (_, unload) in unloads) unload();
+
+        bool chosenLayer = _layerIndex is null ? true
+            : config.Layers is not null ? config.ChoosesLayer(_layerIndex(m))
+            : _adaptsLayer is null || _adaptsLayer(_layerIndex(m));
+        AttachCore(m, TorchSharpInternals.Submodules(m), chosenLayer ? config.Options : null,
+            name => config.Targets.Count == 0 || config.Targets.Contains(name));
     }
 
     /// <summary>The adapter of <paramref name="target"/> in <paramref name="module"/> (the typed property <c>QAdapter</c>).</summary>

@@ -56,6 +56,34 @@ public static class RuntimeInjection
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(targets);
+        return ByPatterns(model, targets, options, _ => true, strict);
+    }
+
+    /// <summary>
+    /// Applies <paramref name="config"/> to a model you do not own: adapts every <see cref="Linear"/> whose path matches one
+    /// of <see cref="SingLoRAConfig.Targets"/> (patterns as in the other overload) and, when <see cref="SingLoRAConfig.Layers"/>
+    /// is set, whose layer index (the path's first numeric segment: <c>layers.3.attn.q_proj</c> is 3) it chooses, with
+    /// <see cref="SingLoRAConfig.Options"/>. Otherwise the same as the pattern overload.
+    /// </summary>
+    /// <param name="model">The model.</param>
+    /// <param name="config">The configuration; its targets must name at least one pattern.</param>
+    /// <param name="strict">When true, throw and change nothing if a matched module cannot be adapted or a pattern matches nothing.</param>
+    /// <returns>The report.</returns>
+    /// <exception cref="ArgumentException">The config is invalid or names no target.</exception>
+    /// <exception cref="SingLoRAInjectionException">Strict mode found a problem, or no layer at all could be adapted; the model is unchanged.</exception>
+    [SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters", Justification = "The overloads differ in the type of a required parameter, so no call is ambiguous.")]
+    public static SingLoRAInjectionReport AddSingLoRA(this nn.Module model, SingLoRAConfig config, bool strict = false)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        var chooses = config.ChoosesLayer;
+        return ByPatterns(model, config.Targets, config.Options,
+            path => config.Layers is null || SingLoRAConfig.LayerOfPath(path) is { } layer && chooses(layer), strict);
+    }
+
+    private static SingLoRAInjectionReport ByPatterns(nn.Module model, IEnumerable<string> targets, SingLoRAOptions options, Func<string, bool> layerChosen, bool strict)
+    {
         var patterns = targets.Select((t, i) => ModulePathPattern.Parse(t, i)).ToList();
         if (patterns.Count == 0)
             throw new ArgumentException("Name at least one target: a module name such as \"q_proj\", a path such as \"layers.0.attn.q_proj\", or a pattern such as \"layers.*.q_proj\".", nameof(targets));
@@ -65,7 +93,7 @@ public static class RuntimeInjection
             bool any = false;
             foreach (var p in patterns)
                 if (p.Matches(path)) { matched.Add(p); any = true; }
-            return any;
+            return any && layerChosen(path);
         }
         return Inject(model, Match, () => patterns.Where(p => !matched.Contains(p)).Select(p => p.Text).Distinct().ToList(), options, strict);
     }

@@ -43,6 +43,13 @@ public interface ISingLoRAModule
     /// <summary>Freezes every parameter of the subtree except the adapters' own, which become trainable.</summary>
     void FreezeAllButAdapters() => SingLoRAModuleExtensions.FreezeAllButAdapters((nn.Module)this);
 
+    /// <summary>
+    /// The class's generated descriptor, through which <see cref="SingLoRAModuleExtensions.ApplySingLoRA"/> re-creates the
+    /// module's adapters from a <see cref="SingLoRA.SingLoRAConfig"/>; null for a class that implements the interface by hand.
+    /// </summary>
+    [System.ComponentModel.EditorBrowsable(System.ComponentModel.EditorBrowsableState.Never)]
+    Generation.ModuleDescriptor? Descriptor => null;
+
     /// <summary>The adapters' trainable parameters, for the optimizer.</summary>
     IEnumerable<Parameter> AdapterParameters() => SingLoRAModuleExtensions.AdapterParameters((nn.Module)this);
 }

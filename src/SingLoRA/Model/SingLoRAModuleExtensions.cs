@@ -267,6 +267,52 @@ public static class SingLoRAModuleExtensions
         return layers.Select(l => l.Path).ToList();
     }
 
+    /// <summary>
+    /// Gives every <c>[SingLoRA]</c>-annotated module of the model new adapters made as <paramref name="config"/> says, in place
+    /// of those the attribute (or a scope) made when it was built: explicitly, with no ambient state, the run-time way to take
+    /// the rank, the ramp, the targets or the layers from a command line or a sweep. <see cref="SingLoRAConfig.Targets"/>
+    /// chooses among the annotated classes' attribute targets, model-wide like PEFT's <c>target_modules</c> (empty: all of them); <see cref="SingLoRAConfig.Layers"/> chooses layers
+    /// by each class's <c>LayerIndex</c> member (null: the attribute's choice). The new adapters start fresh (a new
+    /// <c>A</c>, ramp step 0) and keep the layers' train/eval mode; base weights do not change. All or nothing: every module
+    /// is checked first (unknown targets, Layers without a LayerIndex, merged layers, named adapters that would be dropped,
+    /// a rank a layer cannot take). Build the optimizer afterwards.
+    /// </summary>
+    /// <returns>The paths of the adapted layers, in model order.</returns>
+    /// <exception cref="InvalidOperationException">The model has no annotated module, or a problem was found (all named); nothing was changed.</exception>
+    public static IReadOnlyList<string> ApplySingLoRA(this nn.Module model, SingLoRAConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        var annotated = model.named_modules().Prepend(("", model))
+            .Select(m => (Path: m.Item1, Module: m.Item2, Descriptor: (m.Item2 as ISingLoRAModule)?.Descriptor))
+            .Where(m => m.Descriptor is not null).DistinctBy(m => m.Module, ReferenceEqualityComparer.Instance).ToList();
+        if (annotated.Count == 0)
+            throw new InvalidOperationException("ApplySingLoRA found no [SingLoRA]-annotated module in the model; use AddSingLoRA(config) to adapt a model by module path.");
+        var known = annotated.SelectMany(m => m.Descriptor!.TargetNames).Distinct().ToList();
+        var problems = config.Targets.Where(t => !known.Contains(t))
+            .Select(t => $"no annotated class of the model has a target '{t}' (their [SingLoRA] targets are {string.Join(", ", known.Select(n => $"'{n}'"))}; a config chooses among them, it cannot add fields)")
+            .Concat(annotated.SelectMany(m => m.Descriptor!.ProblemsApplying(m.Module, config).Select(p => m.Path.Length == 0 ? p : $"'{m.Path}': {p}"))).ToList();
+        if (problems.Count > 0)
+            throw new InvalidOperationException($"ApplySingLoRA changed nothing: {string.Join("; ", problems)}.");
+        foreach (var (_, module, descriptor) in annotated) descriptor!.Apply(module, config);
+        return model.GetSingLoRALayers().Select(l => l.Path).ToList();
+    }
+
+    /// <summary>
+    /// The configuration the model's SingLoRA layers have now, as one <see cref="SingLoRAConfig"/>: their paths as
+    /// <see cref="SingLoRAConfig.Targets"/> and their active adapter's options (PEFT's <c>peft_config</c>).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The model has no SingLoRA layers, or their options differ (named).</exception>
+    public static SingLoRAConfig GetSingLoRAConfig(this nn.Module model)
+    {
+        var layers = RequireAdapters(model);
+        var distinct = layers.Select(l => l.Adapter.Options).Distinct().ToList();
+        if (distinct.Count > 1)
+            throw new InvalidOperationException($"The model's SingLoRA layers have {distinct.Count} different options ({string.Join("; ", distinct)}); one config cannot describe them. Read each layer's Options instead.");
+        return new SingLoRAConfig(distinct[0]) { Targets = layers.Select(l => l.Path).ToList() };
+    }
+
     /// <summary>Freezes every parameter of the model and makes the adapters' own parameters trainable.</summary>
     public static void FreezeAllButAdapters(this nn.Module model)
     {
