@@ -8,6 +8,7 @@ using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using SingLoRA.Analyzers;
+using SingLoRA.Common;
 
 namespace SingLoRA.CodeFixes;
 
@@ -47,10 +48,13 @@ public sealed class MoveLayerIndexAssignmentCodeFixProvider : DocumentFixProvide
     private static (BlockSyntax Block, StatementSyntax Call, StatementSyntax Assignment, string Member)? Move(SyntaxNode root, Diagnostic diagnostic)
     {
         if (!diagnostic.Properties.TryGetValue(DiagnosticDescriptors.LayerIndexMemberProperty, out var member) || member is null
-            || NodeOf(root, diagnostic)?.FirstAncestorOrSelf<ExpressionStatementSyntax>() is not { Parent: BlockSyntax block } call)
+            || NodeOf(root, diagnostic)?.FirstAncestorOrSelf<InvocationExpressionSyntax>() is not { } invocation
+            || !RegistrationPoint.IsRegistrationCall(invocation)
+            || invocation.Parent is not ExpressionStatementSyntax { Parent: BlockSyntax block } call)
             return null;
+        // The assignment to move: a statement of the same block after the call that assigns the member (the rule SLG0031 counts by).
         var assignment = block.Statements.SkipWhile(s => s != call).Skip(1).OfType<ExpressionStatementSyntax>().FirstOrDefault(s =>
-            s.Expression is AssignmentExpressionSyntax { RawKind: (int)SyntaxKind.SimpleAssignmentExpression } a && AnalyzerHelpers.NamesOwnMember(a.Left, member));
+            s.Expression is AssignmentExpressionSyntax { RawKind: (int)SyntaxKind.SimpleAssignmentExpression } a && RegistrationPoint.Assigns(a, member));
         return assignment is null ? null : (block, call, assignment, member);
     }
 }
