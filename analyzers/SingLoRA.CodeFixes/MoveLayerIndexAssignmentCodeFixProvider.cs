@@ -38,7 +38,8 @@ public sealed class MoveLayerIndexAssignmentCodeFixProvider : DocumentFixProvide
             foreach (var (_, call, assignment, _) in moves[original].Distinct())
             {
                 statements.Remove(assignment);
-                statements.Insert(statements.IndexOf(call), assignment.WithTriviaFrom(call));
+                // The assignment keeps its own trivia (indentation, its comment); the call keeps its own comment.
+                statements.Insert(statements.IndexOf(call), assignment);
             }
             return original.WithStatements(SyntaxFactory.List(statements));
         });
