@@ -11,7 +11,8 @@ namespace SingLoRA.Robustness.Tests;
 
 /// <summary>
 /// The generator never breaks a build, never fails internally (SLG0022), and no analyzer throws, whatever half-typed
-/// code the IDE hands them; and every class or target the generator skips is named by an SLG diagnostic saying why.
+/// code the IDE hands them; every class or target the generator skips is named by an SLG diagnostic saying why; and
+/// every forward pass of an adapted Linear target is either intercepted or reported (SLG0014).
 /// The suite runs a fixed number of cases; `SINGLORA_FUZZ_ITERATIONS` and `SINGLORA_FUZZ_SEED` set a longer run
 /// (see docs/reliability.md). Every failure prints its seed and case and saves the input for reproduction.
 /// </summary>
@@ -96,6 +97,36 @@ public class CompileTimeFuzzTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void The_call_property_fails_when_a_call_is_neither_intercepted_nor_reported()
+    {
+        // A target called inside its class (intercepted) and from another class (not intercepted: SLG0014 reports it).
+        const string source = """
+            using SingLoRA;
+            using TorchSharp.Modules;
+            using static TorchSharp.torch;
+            using static TorchSharp.torch.nn;
+
+            [SingLoRA(Rank = 2, Targets = "q")]
+            public partial class Block : Module<Tensor, Tensor>
+            {
+                internal readonly Linear q = Linear(4, 4);
+                public Block() : base("b") { RegisterComponents(); }
+                public override Tensor forward(Tensor x) => q.forward(x);
+            }
+
+            public static class Outside
+            {
+                public static Tensor Run(Block b, Tensor x) => b.q.call(x);
+            }
+            """;
+        var harness = new FuzzHarness();
+        Assert.Empty(harness.Run(source));
+        Assert.Equal((2, 1), (harness.TargetCalls, harness.InterceptedCalls));
+        var problems = new FuzzHarness(withAnalyzers: false).Run(source);
+        Assert.Equal("the call 'b.q.call(x)' of target 'q' of Block (Model0.cs, line 16) is neither intercepted nor reported by an SLG diagnostic", Assert.Single(problems));
+    }
+
+    [Fact]
     public void Nothing_escapes_the_generator_or_the_analyzers_on_mutated_model_files()
     {
         int iterations = EnvInt("SINGLORA_FUZZ_ITERATIONS", SuiteIterations);
@@ -128,9 +159,11 @@ public class CompileTimeFuzzTests(ITestOutputHelper output)
             }
         }
         output.WriteLine($"{iterations} mutated inputs ({multiFile} with two files), seed {seed}, {harness.AnalyzerCount} analyzers, {Corpus.Count} corpus files, {Mutator.OperationCount} mutation kinds; "
-            + $"{harness.AnnotatedClasses} [SingLoRA] classes seen, {harness.SkippedClasses} skipped and {harness.SkippedTargets} targets skipped, each explained by an SLG diagnostic; no SLG0022.");
+            + $"{harness.AnnotatedClasses} [SingLoRA] classes seen, {harness.SkippedClasses} skipped and {harness.SkippedTargets} targets skipped, each explained by an SLG diagnostic; "
+            + $"{harness.TargetCalls} forward passes of adapted Linear targets, {harness.InterceptedCalls} intercepted and the rest reported; no SLG0022.");
         // The property must have had something to check, or it proves nothing.
         Assert.True(iterations < 100 || harness.SkippedClasses > 0 && harness.SkippedTargets > 0, "the mutations never made the generator skip a class and a target");
+        Assert.True(iterations < 100 || harness.InterceptedCalls > 0 && harness.TargetCalls > harness.InterceptedCalls, "the mutations never gave both an intercepted and a reported target call");
         Assert.True(failures.Count == 0, string.Join(Environment.NewLine, failures));
     }
 }
