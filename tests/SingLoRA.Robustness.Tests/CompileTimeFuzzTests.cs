@@ -23,6 +23,9 @@ public class CompileTimeFuzzTests(ITestOutputHelper output)
 
     internal const string FileSeparator = "\n// ---- next file ----\n";
 
+    /// <summary>The usings of the small hand-written inputs below (five lines, the last one empty).</summary>
+    private const string Usings = "using SingLoRA;\nusing TorchSharp.Modules;\nusing static TorchSharp.torch;\nusing static TorchSharp.torch.nn;\n\n";
+
     internal static IReadOnlyList<(string Name, string Source)> Corpus { get; } = LoadResources("Corpus.");
 
     private static IReadOnlyList<(string Name, string Source)> Regressions { get; } = LoadResources("Regressions.");
@@ -67,12 +70,7 @@ public class CompileTimeFuzzTests(ITestOutputHelper output)
     public void The_skip_property_fails_when_no_diagnostic_explains_a_skip()
     {
         // The same inputs the property passes on with the analyzers, without them: a skipped class and a skipped target.
-        const string source = """
-            using SingLoRA;
-            using TorchSharp.Modules;
-            using static TorchSharp.torch;
-            using static TorchSharp.torch.nn;
-
+        const string source = Usings + """
             [SingLoRA(Rank = 2, Targets = "q")]
             public class NotPartial : Module<Tensor, Tensor>
             {
@@ -100,12 +98,7 @@ public class CompileTimeFuzzTests(ITestOutputHelper output)
     public void The_call_property_fails_when_a_call_is_neither_intercepted_nor_reported()
     {
         // A target called inside its class (intercepted) and from another class (not intercepted: SLG0014 reports it).
-        const string source = """
-            using SingLoRA;
-            using TorchSharp.Modules;
-            using static TorchSharp.torch;
-            using static TorchSharp.torch.nn;
-
+        const string source = Usings + """
             [SingLoRA(Rank = 2, Targets = "q")]
             public partial class Block : Module<Tensor, Tensor>
             {
