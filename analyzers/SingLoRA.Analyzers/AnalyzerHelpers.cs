@@ -5,19 +5,6 @@ namespace SingLoRA.Analyzers;
 /// <summary>Small helpers shared by the analyzers (the rules shared with the generator are in <c>common/</c>).</summary>
 internal static class AnalyzerHelpers
 {
-    /// <summary>
-    /// True when <paramref name="left"/>, the left side of an assignment in the class's own code, names the member
-    /// <paramref name="member"/> (<c>layer_idx = ...</c> or <c>this.layer_idx = ...</c>): what SLG0031 and its fix count as
-    /// assigning the layer index.
-    /// </summary>
-    public static bool NamesOwnMember(Microsoft.CodeAnalysis.CSharp.Syntax.ExpressionSyntax left, string member) => left switch
-    {
-        Microsoft.CodeAnalysis.CSharp.Syntax.IdentifierNameSyntax id => id.Identifier.ValueText == member,
-        Microsoft.CodeAnalysis.CSharp.Syntax.MemberAccessExpressionSyntax { Expression: Microsoft.CodeAnalysis.CSharp.Syntax.ThisExpressionSyntax } access =>
-            access.Name.Identifier.ValueText == member,
-        _ => false,
-    };
-
     /// <summary>The Levenshtein distance, case-insensitive.</summary>
     public static int EditDistance(string a, string b)
     {

@@ -177,8 +177,8 @@ public sealed class LayerSizeAnalyzer : DiagnosticAnalyzer
 
     private static void ReportRank(Action<Diagnostic> report, AnnotatedModule module, Shape shape, Location location, ImmutableDictionary<string, string?> properties, string where)
     {
-        long r = module.Rank, min = Math.Min(shape.In, shape.Out), n = Math.Max(shape.In, shape.Out);
-        if (r > min)
+        long r = module.Rank, min = RankBound.MaxRank(shape.In, shape.Out), n = Math.Max(shape.In, shape.Out);
+        if (!RankBound.Fits(r, shape.In, shape.Out))
             report(Diagnostic.Create(RankExceedsLayer, location, properties, r, min, shape.Target, shape.In, shape.Out, where));
         else if (n * r >= shape.In * shape.Out)
             report(Diagnostic.Create(RankNotLow, location, properties, r, shape.Target, n * r, shape.In * shape.Out, where));
@@ -198,7 +198,7 @@ public sealed class LayerSizeAnalyzer : DiagnosticAnalyzer
     /// </summary>
     private static long CleanRank(IEnumerable<Shape> shapes)
     {
-        long min = shapes.Min(s => Math.Min(s.In, s.Out));
+        long min = shapes.Min(s => RankBound.MaxRank(s.In, s.Out));
         long rank = 1;
         while (rank * 2 <= min / 2)
             rank *= 2;

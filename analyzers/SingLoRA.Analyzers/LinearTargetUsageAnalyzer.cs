@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Linq;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Operations;
 using SingLoRA.Common;
@@ -91,15 +92,19 @@ public sealed class LinearTargetUsageAnalyzer : DiagnosticAnalyzer
         bool inOwner = false;
         for (var type = containingSymbol.ContainingType; type is not null && !inOwner; type = type.ContainingType)
             inOwner = SymbolEqualityComparer.Default.Equals(type.OriginalDefinition, owner);
-        static bool IsCall(string name) => name is "forward" or "call";
         switch (parent)
         {
             case IInvocationOperation invocation when invocation.Instance == node:
-                if (!IsCall(invocation.TargetMethod.Name))
+                if (!InterceptableCall.IsForwardPass(invocation.TargetMethod.Name))
                     return null; // q.to(device), q.parameters(), ...: not a forward pass.
-                return inOwner ? null : $"calling {invocation.TargetMethod.Name} from '{containingSymbol.ContainingType?.Name}'";
+                if (!inOwner)
+                    return $"calling {invocation.TargetMethod.Name} from '{containingSymbol.ContainingType?.Name}'";
+                // Inside the class: exactly the calls the generator intercepts (the shared rule) reach the adapter.
+                return invocation.Syntax is InvocationExpressionSyntax syntax && InterceptableCall.IsInterceptable(syntax, invocation.TargetMethod)
+                    ? null
+                    : $"a {invocation.TargetMethod.Name} call the interceptors do not cover (not receiver.{invocation.TargetMethod.Name}(x) with a Tensor)";
             case IMethodReferenceOperation method when method.Instance == node:
-                return IsCall(method.Method.Name) ? $"the method group '{reference.Field.Name}.{method.Method.Name}'" : null;
+                return InterceptableCall.IsForwardPass(method.Method.Name) ? $"the method group '{reference.Field.Name}.{method.Method.Name}'" : null;
             case IMemberReferenceOperation member when member.Instance == node:
                 return null; // q.weight, q.in_features, ... (a weight fed to a product is SLG0023)
             case IConditionalAccessOperation conditional when conditional.Operation == node:

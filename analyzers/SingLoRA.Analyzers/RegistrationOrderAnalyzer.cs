@@ -49,7 +49,7 @@ public sealed class RegistrationOrderAnalyzer : DiagnosticAnalyzer
 
                 if (IsAssignmentTarget(reference))
                 {
-                    if (owner.AssignedAfterRegistration(where, position) is { } place)
+                    if (owner.AssignedAfterRegistration(where, position, operationContext.CancellationToken) is { } place)
                     {
                         var effect = kind == TargetKind.SwappedField ? "runs without an adapter" : "has no adapter, and the intercepted calls on it throw";
                         operationContext.ReportDiagnostic(Diagnostic.Create(TargetAssignedAfterRegistration, reference.Syntax.GetLocation(), field.Name, owner.Type.Name, place, effect));
@@ -85,11 +85,11 @@ public sealed class RegistrationOrderAnalyzer : DiagnosticAnalyzer
         };
     }
 
-    /// <summary>One annotated class: where its constructors call RegisterComponents().</summary>
+    /// <summary>One annotated class: where its constructors call RegisterComponents() (the shared <see cref="RegistrationPoint"/> rule).</summary>
     private sealed class Owner
     {
         private readonly Dictionary<IMethodSymbol, int> _registration = new(SymbolEqualityComparer.Default);
-        private readonly HashSet<string> _helpersBeforeRegistration = new(System.StringComparer.Ordinal);
+        private readonly List<RegistrationPoint> _points = new();
 
         private Owner(INamedTypeSymbol type) => Type = type;
 
@@ -102,17 +102,16 @@ public sealed class RegistrationOrderAnalyzer : DiagnosticAnalyzer
         public static Owner Create(INamedTypeSymbol type, System.Threading.CancellationToken cancellationToken)
         {
             var owner = new Owner(type);
+            var declarations = type.DeclaringSyntaxReferences.Select(r => r.GetSyntax(cancellationToken)).OfType<TypeDeclarationSyntax>().ToList();
             var chained = new List<IMethodSymbol>();
             foreach (var constructor in type.InstanceConstructors)
             {
                 if (constructor.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(cancellationToken) is not ConstructorDeclarationSyntax syntax)
                     continue;
-                var call = RegistrationCalls(syntax).FirstOrDefault();
-                if (call is not null)
+                if (RegistrationPoint.Find(syntax, declarations) is { } point)
                 {
-                    owner._registration[constructor] = call.SpanStart;
-                    foreach (var helper in HelperCalls(syntax, call.SpanStart))
-                        owner._helpersBeforeRegistration.Add(helper);
+                    owner._registration[constructor] = point.Call.SpanStart;
+                    owner._points.Add(point);
                 }
                 else if (syntax.Initializer is { RawKind: (int)SyntaxKind.ThisConstructorInitializer })
                 {
@@ -129,7 +128,7 @@ public sealed class RegistrationOrderAnalyzer : DiagnosticAnalyzer
         }
 
         /// <summary>Where an assignment at <paramref name="position"/> in <paramref name="member"/> happens after the registration, as a phrase; else null.</summary>
-        public string? AssignedAfterRegistration(ISymbol member, int position)
+        public string? AssignedAfterRegistration(ISymbol member, int position, System.Threading.CancellationToken cancellationToken)
         {
             var type = member.ContainingType?.OriginalDefinition;
             if (!SymbolEqualityComparer.Default.Equals(type, Type))
@@ -143,7 +142,7 @@ public sealed class RegistrationOrderAnalyzer : DiagnosticAnalyzer
                     return _registration.TryGetValue(constructor, out var call) && position > call ? "in the constructor" : null;
                 case IFieldSymbol or IPropertySymbol { IsIndexer: false } when member.ContainingSymbol is INamedTypeSymbol:
                     return null; // a field or property initializer runs before every constructor body.
-                case IMethodSymbol method when _helpersBeforeRegistration.Contains(method.Name):
+                case IMethodSymbol method when method.DeclaringSyntaxReferences.Any(r => _points.Any(p => p.IsHelperBefore(r.GetSyntax(cancellationToken)))):
                     return null; // a helper the constructor calls before RegisterComponents().
                 default:
                     return $"in '{member.Name}'";
@@ -155,25 +154,5 @@ public sealed class RegistrationOrderAnalyzer : DiagnosticAnalyzer
             member is IMethodSymbol { MethodKind: MethodKind.Constructor } constructor
             && SymbolEqualityComparer.Default.Equals(constructor.ContainingType.OriginalDefinition, Type)
             && _registration.TryGetValue(constructor, out var call) && position < call;
-
-        private static IEnumerable<InvocationExpressionSyntax> RegistrationCalls(ConstructorDeclarationSyntax constructor) =>
-            Invocations(constructor).Where(i => i.ArgumentList.Arguments.Count == 0 && Name(i.Expression) == GeneratedNames.RegisterComponents);
-
-        private static IEnumerable<string> HelperCalls(ConstructorDeclarationSyntax constructor, int before) =>
-            Invocations(constructor).Where(i => i.SpanStart < before && i.Expression is IdentifierNameSyntax or MemberAccessExpressionSyntax { Expression: ThisExpressionSyntax })
-                .Select(i => Name(i.Expression)).OfType<string>();
-
-        /// <summary>The invocations of the constructor's own code (not inside lambdas or local functions, which may run later).</summary>
-        private static IEnumerable<InvocationExpressionSyntax> Invocations(ConstructorDeclarationSyntax constructor) =>
-            constructor.DescendantNodes(n => n is not (AnonymousFunctionExpressionSyntax or LocalFunctionStatementSyntax))
-                .OfType<InvocationExpressionSyntax>()
-                .OrderBy(i => i.SpanStart);
-
-        private static string? Name(ExpressionSyntax expression) => expression switch
-        {
-            IdentifierNameSyntax identifier => identifier.Identifier.ValueText,
-            MemberAccessExpressionSyntax { Expression: ThisExpressionSyntax or BaseExpressionSyntax } access => access.Name.Identifier.ValueText,
-            _ => null,
-        };
     }
 }

@@ -46,7 +46,6 @@ public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
                 var state = new TypeState(symbols, type, attribute);
                 symbolStart.RegisterOperationAction(state.OnFieldInitializer, OperationKind.FieldInitializer);
                 symbolStart.RegisterOperationAction(state.OnAssignment, OperationKind.SimpleAssignment);
-                symbolStart.RegisterOperationAction(state.OnInvocation, OperationKind.Invocation);
                 symbolStart.RegisterSymbolEndAction(state.Report);
             }, SymbolKind.NamedType);
         });
@@ -59,7 +58,6 @@ public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
         private readonly INamedTypeSymbol _type;
         private readonly AttributeData _attribute;
         private readonly ConcurrentDictionary<IFieldSymbol, ConcurrentQueue<ITypeSymbol>> _assignedTypes = new(SymbolEqualityComparer.Default);
-        private int _registerComponentsCalls;
 
         public TypeState(KnownSymbols symbols, INamedTypeSymbol type, AttributeData attribute)
         {
@@ -81,14 +79,6 @@ public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
             if (context.ContainingSymbol is IMethodSymbol { MethodKind: MethodKind.Constructor }
                 && assignment.Target is IFieldReferenceOperation { Instance: IInstanceReferenceOperation } reference)
                 Record(reference.Field, assignment.Value);
-        }
-
-        public void OnInvocation(OperationAnalysisContext context)
-        {
-            var invocation = (IInvocationOperation)context.Operation;
-            if (invocation.TargetMethod is { Name: GeneratedNames.RegisterComponents, Parameters.Length: 0 }
-                && context.ContainingSymbol is IMethodSymbol { MethodKind: MethodKind.Constructor })
-                System.Threading.Interlocked.Increment(ref _registerComponentsCalls);
         }
 
         /// <summary>Records the static type of what is assigned to a field of the class (null assignments create nothing).</summary>
@@ -235,7 +225,9 @@ public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
             }
 
             // --- The adapters are created by RegisterComponents() (checked as soon as the class is a module, partial or not).
-            if (!_type.IsAbstract && _registerComponentsCalls == 0 && classification.AdaptableTargets.Any()
+            var constructors = Constructors(context.CancellationToken);
+            var declarations = _type.DeclaringSyntaxReferences.Select(r => r.GetSyntax(context.CancellationToken)).OfType<TypeDeclarationSyntax>().ToList();
+            if (!_type.IsAbstract && !constructors.Any(c => RegistrationPoint.CallIn(c) is not null) && classification.AdaptableTargets.Any()
                 && !classification.Problems.Any(p => p.DiagnosticId is DiagnosticIds.NotAModule or DiagnosticIds.RegisterComponentsDeclared))
                 Report(MissingRegisterComponents, identifier, name);
 
@@ -243,7 +235,7 @@ public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
             if (classification.Layers.IndexMember is { } indexMember && classification.AdaptableTargets.Any())
             {
                 var properties = ImmutableDictionary<string, string?>.Empty.Add(LayerIndexMemberProperty, indexMember.Name);
-                foreach (var late in LayerIndexAssignedLate(indexMember, context.CancellationToken))
+                foreach (var late in LayerIndexAssignedLate(indexMember, constructors, declarations, context.CancellationToken))
                     ReportWith(DiagnosticDescriptors.LayerIndexAssignedLate, late, properties, name, indexMember.Name, "0");
             }
 
@@ -267,30 +259,27 @@ public sealed class SingLoRAModuleAnalyzer : DiagnosticAnalyzer
             }
         }
 
+        /// <summary>The constructors declared in the class's source (a primary constructor has no body to call from).</summary>
+        private List<ConstructorDeclarationSyntax> Constructors(System.Threading.CancellationToken cancellationToken) =>
+            _type.InstanceConstructors.Select(c => c.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(cancellationToken))
+                .OfType<ConstructorDeclarationSyntax>().ToList();
+
         /// <summary>
-        /// The RegisterComponents() calls of constructors that have not assigned <paramref name="member"/> before the call.
-        /// Only a field or auto-property of the class itself without an initializer is checked: an initializer (a primary
-        /// constructor's parameter, say) runs first, a computed property needs no assignment, and a base class's
-        /// constructor runs before this one's body.
+        /// The RegisterComponents() calls of constructors that do not assign <paramref name="member"/> before the call,
+        /// directly or in a helper they call first (the shared <see cref="RegistrationPoint"/> rule); a constructor where
+        /// that cannot be known (a virtual method, <c>this</c> handed out) is not reported. Only a field or auto-property of
+        /// the class itself without an initializer is checked: an initializer (a primary constructor's parameter, say) runs
+        /// first, a computed property needs no assignment, and a base class's constructor runs before this one's body.
         /// </summary>
-        private IEnumerable<Location> LayerIndexAssignedLate(ISymbol member, System.Threading.CancellationToken cancellationToken)
+        private IEnumerable<Location> LayerIndexAssignedLate(ISymbol member, List<ConstructorDeclarationSyntax> constructors, List<TypeDeclarationSyntax> declarations,
+            System.Threading.CancellationToken cancellationToken)
         {
             if (!SymbolEqualityComparer.Default.Equals(member.ContainingType, _type) || HasInitializerOrBody(member, cancellationToken))
                 yield break;
-            foreach (var constructor in _type.InstanceConstructors)
+            foreach (var constructor in constructors)
             {
-                if (constructor.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(cancellationToken) is not ConstructorDeclarationSyntax syntax)
-                    continue;
-                var nodes = syntax.DescendantNodes(n => n is not (AnonymousFunctionExpressionSyntax or LocalFunctionStatementSyntax)).ToList();
-                var call = nodes.OfType<InvocationExpressionSyntax>().FirstOrDefault(i => i.ArgumentList.Arguments.Count == 0 && i.Expression switch
-                {
-                    IdentifierNameSyntax id => id.Identifier.ValueText == GeneratedNames.RegisterComponents,
-                    MemberAccessExpressionSyntax { Expression: ThisExpressionSyntax } access => access.Name.Identifier.ValueText == GeneratedNames.RegisterComponents,
-                    _ => false,
-                });
-                if (call is null) continue;
-                bool assigned = nodes.OfType<AssignmentExpressionSyntax>().Any(a => a.SpanStart < call.SpanStart && AnalyzerHelpers.NamesOwnMember(a.Left, member.Name));
-                if (!assigned) yield return call.GetLocation();
+                if (RegistrationPoint.Find(constructor, declarations) is { } point && point.AssignsBefore(member.Name) == MemberAssignment.NotAssigned)
+                    yield return point.Call.GetLocation();
             }
         }
 

@@ -8,6 +8,7 @@ using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using SingLoRA.Analyzers;
+using SingLoRA.Common;
 
 namespace SingLoRA.CodeFixes;
 
@@ -37,7 +38,8 @@ public sealed class MoveLayerIndexAssignmentCodeFixProvider : DocumentFixProvide
             foreach (var (_, call, assignment, _) in moves[original].Distinct())
             {
                 statements.Remove(assignment);
-                statements.Insert(statements.IndexOf(call), assignment.WithTriviaFrom(call));
+                // The assignment keeps its own trivia (indentation, its comment); the call keeps its own comment.
+                statements.Insert(statements.IndexOf(call), assignment);
             }
             return original.WithStatements(SyntaxFactory.List(statements));
         });
@@ -47,10 +49,13 @@ public sealed class MoveLayerIndexAssignmentCodeFixProvider : DocumentFixProvide
     private static (BlockSyntax Block, StatementSyntax Call, StatementSyntax Assignment, string Member)? Move(SyntaxNode root, Diagnostic diagnostic)
     {
         if (!diagnostic.Properties.TryGetValue(DiagnosticDescriptors.LayerIndexMemberProperty, out var member) || member is null
-            || NodeOf(root, diagnostic)?.FirstAncestorOrSelf<ExpressionStatementSyntax>() is not { Parent: BlockSyntax block } call)
+            || NodeOf(root, diagnostic)?.FirstAncestorOrSelf<InvocationExpressionSyntax>() is not { } invocation
+            || !RegistrationPoint.IsRegistrationCall(invocation)
+            || invocation.Parent is not ExpressionStatementSyntax { Parent: BlockSyntax block } call)
             return null;
+        // The assignment to move: a statement of the same block after the call that assigns the member (the rule SLG0031 counts by).
         var assignment = block.Statements.SkipWhile(s => s != call).Skip(1).OfType<ExpressionStatementSyntax>().FirstOrDefault(s =>
-            s.Expression is AssignmentExpressionSyntax { RawKind: (int)SyntaxKind.SimpleAssignmentExpression } a && AnalyzerHelpers.NamesOwnMember(a.Left, member));
+            s.Expression is AssignmentExpressionSyntax { RawKind: (int)SyntaxKind.SimpleAssignmentExpression } a && RegistrationPoint.Assigns(a, member));
         return assignment is null ? null : (block, call, assignment, member);
     }
 }

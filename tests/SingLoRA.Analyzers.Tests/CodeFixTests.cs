@@ -116,6 +116,45 @@ public class CodeFixTests
             NoNotes);
 
     [Fact]
+    public Task The_moved_assignment_keeps_its_own_comment_and_the_call_keeps_its_comment() =>
+        V.FixAsync<MoveLayerIndexAssignmentCodeFixProvider>(
+            """
+            [SingLoRA(Rank = 4, Targets = "q", LayerIndex = nameof(layer_idx), Layers = "1")]
+            public partial class Layer : Module<Tensor, Tensor>
+            {
+                private readonly Linear q = Linear(8, 8);
+                private int layer_idx;
+
+                public Layer(int index) : base(nameof(Layer))
+                {
+                    {|SLG0031:RegisterComponents()|}; // creates the adapters
+                    // the layer's place in the stack
+                    layer_idx = index; // zero-based
+                }
+
+                public override Tensor forward(Tensor x) => q.forward(x) * layer_idx;
+            }
+            """,
+            """
+            [SingLoRA(Rank = 4, Targets = "q", LayerIndex = nameof(layer_idx), Layers = "1")]
+            public partial class Layer : Module<Tensor, Tensor>
+            {
+                private readonly Linear q = Linear(8, 8);
+                private int layer_idx;
+
+                public Layer(int index) : base(nameof(Layer))
+                {
+                    // the layer's place in the stack
+                    layer_idx = index; // zero-based
+                    RegisterComponents(); // creates the adapters
+                }
+
+                public override Tensor forward(Tensor x) => q.forward(x) * layer_idx;
+            }
+            """,
+            NoNotes);
+
+    [Fact]
     public Task A_layer_index_never_assigned_gets_no_fix() =>
         V.FixAsync<MoveLayerIndexAssignmentCodeFixProvider>(
             """

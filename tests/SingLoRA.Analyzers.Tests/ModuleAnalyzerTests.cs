@@ -266,6 +266,61 @@ public class ModuleAnalyzerTests
         V.AnalyzeAsync(Indexed("LayerIndex = nameof(layer_idx), Layers = \"1\"", field: "    private readonly int layer_idx;",
             register: "        {|SLG0031:RegisterComponents()|};\n        this.layer_idx = 1;\n"));
 
+    /// <summary>A layer of a stack whose constructor body and extra members are given; it reads layer_idx in forward.</summary>
+    private static string Stack(string constructor, string members = "", string bases = "Module<Tensor, Tensor>") => $$"""
+        [SingLoRA(Rank = 4, Targets = "q", LayerIndex = nameof(layer_idx), Layers = "1")]
+        public partial class Layer : {{bases}}
+        {
+            private readonly Linear q = Linear(8, 8);
+            private int layer_idx;
+
+            public Layer(int idx) : base(nameof(Layer))
+            {
+        {{constructor}}
+            }
+
+            public override Tensor forward(Tensor x) => q.forward(x) * layer_idx;
+        {{members}}
+        }
+        """;
+
+    [Fact]
+    public Task A_layer_index_assigned_in_a_helper_called_before_RegisterComponents_is_accepted() =>
+        V.AnalyzeAsync(Stack("Init(idx);\nRegisterComponents();", "private void Init(int i) { layer_idx = i; }"));
+
+    [Fact]
+    public Task A_layer_index_assigned_two_helpers_deep_is_accepted() =>
+        V.AnalyzeAsync(Stack("this.Setup(idx);\nRegisterComponents();",
+            "private void Setup(int i) => Index(i);\nprivate void Index(int i) { Again(); this.layer_idx = i; }\nprivate void Again() => Setup(0);"));
+
+    [Fact]
+    public Task A_layer_index_assigned_in_a_local_function_called_before_RegisterComponents_is_accepted() =>
+        V.AnalyzeAsync(Stack("Set();\nRegisterComponents();\nvoid Set() => layer_idx = idx;"));
+
+    [Fact]
+    public Task A_helper_called_after_RegisterComponents_does_not_count() =>
+        V.AnalyzeAsync(Stack("q.weight.requires_grad = false;\n{|SLG0031:this.RegisterComponents()|};\nInit(idx);",
+            "private void Init(int i) { layer_idx = i; }"));
+
+    [Fact]
+    public Task A_base_RegisterComponents_call_is_a_registration_point_too() =>
+        V.AnalyzeAsync(Stack("{|SLG0031:base.RegisterComponents()|};\nlayer_idx = idx;"));
+
+    [Fact]
+    public Task A_helper_that_does_not_assign_the_index_does_not_count() =>
+        V.AnalyzeAsync(Stack("Freeze();\n{|SLG0031:RegisterComponents()|};\nlayer_idx = idx;",
+            "private void Freeze() { q.weight.requires_grad = false; }"));
+
+    [Theory]
+    [InlineData("Configure(idx);\nRegisterComponents();", "protected virtual void Configure(int i) { layer_idx = i; }")]
+    [InlineData("Configure(idx);\nRegisterComponents();", "protected virtual void Configure(int i) { }")]
+    [InlineData("LayerSetup.Apply(this, idx);\nRegisterComponents();",
+        "internal void Set(int i) => layer_idx = i;\n}\npublic static class LayerSetup\n{\npublic static void Apply(Layer l, int i) => l.Set(i);")]
+    [InlineData("((IIndexed)this).SetIndex(idx);\nRegisterComponents();",
+        "void IIndexed.SetIndex(int i) => layer_idx = i;\n}\npublic interface IIndexed\n{\nvoid SetIndex(int i);", "Module<Tensor, Tensor>, IIndexed")]
+    public Task A_call_the_analyzer_cannot_follow_before_RegisterComponents_is_not_reported(string constructor, string members, string bases = "Module<Tensor, Tensor>") =>
+        V.AnalyzeAsync(Stack(constructor, members, bases));
+
     [Theory]
     [InlineData("    public int depth;", "names no field or property of the class")]
     [InlineData("    public long layer_idx;", "names a member of type long, not int")]

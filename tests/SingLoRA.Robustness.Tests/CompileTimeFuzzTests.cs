@@ -11,7 +11,8 @@ namespace SingLoRA.Robustness.Tests;
 
 /// <summary>
 /// The generator never breaks a build, never fails internally (SLG0022), and no analyzer throws, whatever half-typed
-/// code the IDE hands them; and every class or target the generator skips is named by an SLG diagnostic saying why.
+/// code the IDE hands them; every class or target the generator skips is named by an SLG diagnostic saying why; and
+/// every forward pass of an adapted Linear target is either intercepted or reported (SLG0014).
 /// The suite runs a fixed number of cases; `SINGLORA_FUZZ_ITERATIONS` and `SINGLORA_FUZZ_SEED` set a longer run
 /// (see docs/reliability.md). Every failure prints its seed and case and saves the input for reproduction.
 /// </summary>
@@ -21,6 +22,9 @@ public class CompileTimeFuzzTests(ITestOutputHelper output)
     public const int DefaultSeed = 20261128;
 
     internal const string FileSeparator = "\n// ---- next file ----\n";
+
+    /// <summary>The usings of the small hand-written inputs below (five lines, the last one empty).</summary>
+    private const string Usings = "using SingLoRA;\nusing TorchSharp.Modules;\nusing static TorchSharp.torch;\nusing static TorchSharp.torch.nn;\n\n";
 
     internal static IReadOnlyList<(string Name, string Source)> Corpus { get; } = LoadResources("Corpus.");
 
@@ -66,12 +70,7 @@ public class CompileTimeFuzzTests(ITestOutputHelper output)
     public void The_skip_property_fails_when_no_diagnostic_explains_a_skip()
     {
         // The same inputs the property passes on with the analyzers, without them: a skipped class and a skipped target.
-        const string source = """
-            using SingLoRA;
-            using TorchSharp.Modules;
-            using static TorchSharp.torch;
-            using static TorchSharp.torch.nn;
-
+        const string source = Usings + """
             [SingLoRA(Rank = 2, Targets = "q")]
             public class NotPartial : Module<Tensor, Tensor>
             {
@@ -93,6 +92,31 @@ public class CompileTimeFuzzTests(ITestOutputHelper output)
         Assert.Equal(2, problems.Count);
         Assert.Contains(problems, p => p.StartsWith("class NotPartial got no generated code", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.StartsWith("target 'missing' of Partial got no adapter", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void The_call_property_fails_when_a_call_is_neither_intercepted_nor_reported()
+    {
+        // A target called inside its class (intercepted) and from another class (not intercepted: SLG0014 reports it).
+        const string source = Usings + """
+            [SingLoRA(Rank = 2, Targets = "q")]
+            public partial class Block : Module<Tensor, Tensor>
+            {
+                internal readonly Linear q = Linear(4, 4);
+                public Block() : base("b") { RegisterComponents(); }
+                public override Tensor forward(Tensor x) => q.forward(x);
+            }
+
+            public static class Outside
+            {
+                public static Tensor Run(Block b, Tensor x) => b.q.call(x);
+            }
+            """;
+        var harness = new FuzzHarness();
+        Assert.Empty(harness.Run(source));
+        Assert.Equal((2, 1), (harness.TargetCalls, harness.InterceptedCalls));
+        var problems = new FuzzHarness(withAnalyzers: false).Run(source);
+        Assert.Equal("the call 'b.q.call(x)' of target 'q' of Block (Model0.cs, line 16) is neither intercepted nor reported by an SLG diagnostic", Assert.Single(problems));
     }
 
     [Fact]
@@ -128,9 +152,11 @@ public class CompileTimeFuzzTests(ITestOutputHelper output)
             }
         }
         output.WriteLine($"{iterations} mutated inputs ({multiFile} with two files), seed {seed}, {harness.AnalyzerCount} analyzers, {Corpus.Count} corpus files, {Mutator.OperationCount} mutation kinds; "
-            + $"{harness.AnnotatedClasses} [SingLoRA] classes seen, {harness.SkippedClasses} skipped and {harness.SkippedTargets} targets skipped, each explained by an SLG diagnostic; no SLG0022.");
+            + $"{harness.AnnotatedClasses} [SingLoRA] classes seen, {harness.SkippedClasses} skipped and {harness.SkippedTargets} targets skipped, each explained by an SLG diagnostic; "
+            + $"{harness.TargetCalls} forward passes of adapted Linear targets, {harness.InterceptedCalls} intercepted and the rest reported; no SLG0022.");
         // The property must have had something to check, or it proves nothing.
         Assert.True(iterations < 100 || harness.SkippedClasses > 0 && harness.SkippedTargets > 0, "the mutations never made the generator skip a class and a target");
+        Assert.True(iterations < 100 || harness.InterceptedCalls > 0 && harness.TargetCalls > harness.InterceptedCalls, "the mutations never gave both an intercepted and a reported target call");
         Assert.True(failures.Count == 0, string.Join(Environment.NewLine, failures));
     }
 }

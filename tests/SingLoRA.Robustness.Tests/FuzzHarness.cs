@@ -4,6 +4,7 @@ using System.Collections.Immutable;
 using System.IO;
 using System.Linq;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Diagnostics;
 using SingLoRA.Testing;
@@ -12,8 +13,9 @@ namespace SingLoRA.Robustness.Tests;
 
 /// <summary>
 /// Runs the generator and every analyzer over source files, as the compiler and the IDE would, and collects what went
-/// wrong: anything that escaped the generator or an analyzer, the generator's internal error (SLG0022), and every
-/// class or target the generator skipped without an SLG diagnostic that says why.
+/// wrong: anything that escaped the generator or an analyzer, the generator's internal error (SLG0022), every
+/// class or target the generator skipped without an SLG diagnostic that says why, and every forward pass of an adapted
+/// Linear target that is neither intercepted nor reported.
 /// </summary>
 internal sealed class FuzzHarness
 {
@@ -38,6 +40,11 @@ internal sealed class FuzzHarness
 
     public int SkippedTargets { get; private set; }
 
+    /// <summary>Forward passes (<c>forward</c>/<c>call</c>) of adapted Linear targets checked, and how many were intercepted.</summary>
+    public int TargetCalls { get; private set; }
+
+    public int InterceptedCalls { get; private set; }
+
     /// <summary>Everything that went wrong for these files (empty when all is well).</summary>
     public IReadOnlyList<string> Run(params string[] sources) => Run(sources, out _);
 
@@ -61,6 +68,7 @@ internal sealed class FuzzHarness
         problems.AddRange(exceptions);
         problems.AddRange(analyzerDiagnostics.Where(d => d.Id == "AD0001").Select(d => $"analyzer failed: {d}"));
         problems.AddRange(UnexplainedSkips(run, analyzerDiagnostics));
+        problems.AddRange(UncoveredTargetCalls(run, analyzerDiagnostics));
 
         compilerDiagnostics = run.Output.GetDiagnostics();
         return problems;
@@ -112,6 +120,62 @@ internal sealed class FuzzHarness
                     if (!explaining.Any(d => TargetReasons.Contains(d.Id) && application.SyntaxTree == d.Location.SourceTree && application.Span.Contains(d.Location.SourceSpan)))
                         yield return $"target '{name}' of {type.ToDisplayString()} got no adapter, and no {string.Join("/", TargetReasons)} on [SingLoRA] says why";
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The interception property, observed from outside: every <c>forward</c>/<c>call</c> invocation whose receiver is a
+    /// Linear field that got an adapter is either intercepted (its interceptable location is in the generated
+    /// interceptors) or has an SLG diagnostic on its receiver and method name (SLG0014 says why it bypasses the adapter).
+    /// </summary>
+    private IEnumerable<string> UncoveredTargetCalls(CompileHarness.GeneratorRun run, ImmutableArray<Diagnostic> diagnostics)
+    {
+        var generatedTrees = run.Result.GeneratedTrees.ToHashSet();
+        var generatedText = string.Join("\n", run.Result.GeneratedTrees.Select(t => t.ToString()));
+        var slg = diagnostics.Where(d => d.Id.StartsWith("SLG", StringComparison.Ordinal) && d.Location.IsInSource).ToList();
+        foreach (var tree in run.Output.SyntaxTrees.Where(t => !generatedTrees.Contains(t)))
+        {
+            var model = run.Output.GetSemanticModel(tree);
+            foreach (var invocation in tree.GetRoot().DescendantNodes().OfType<InvocationExpressionSyntax>())
+            {
+                // Cheap syntax first (a name forward or call), so that only those calls are bound.
+                var receiver = invocation.Expression switch
+                {
+                    MemberAccessExpressionSyntax { Name.Identifier.ValueText: "forward" or "call" } access => access.Expression,
+                    MemberBindingExpressionSyntax { Name.Identifier.ValueText: "forward" or "call" } => invocation.FirstAncestorOrSelf<ConditionalAccessExpressionSyntax>()?.Expression,
+                    _ => null,
+                };
+                while (receiver is ParenthesizedExpressionSyntax or PostfixUnaryExpressionSyntax or CastExpressionSyntax)
+                {
+                    receiver = receiver switch
+                    {
+                        ParenthesizedExpressionSyntax p => p.Expression,
+                        CastExpressionSyntax c => c.Expression,
+                        _ => ((PostfixUnaryExpressionSyntax)receiver).Operand,
+                    };
+                }
+                if (receiver is null
+                    || model.GetSymbolInfo(invocation).Symbol is not IMethodSymbol { Name: "forward" or "call" } method
+                    || model.GetSymbolInfo(receiver).Symbol is not IFieldSymbol field
+                    || field.Type.ToDisplayString() != "TorchSharp.Modules.Linear"
+                    || !field.OriginalDefinition.ContainingType.GetMembers("__singloraAdapter_" + field.Name)
+                        .Any(m => m.DeclaringSyntaxReferences.Any(r => generatedTrees.Contains(r.SyntaxTree))))
+                    continue;
+                TargetCalls++;
+#pragma warning disable RSEXPERIMENTAL002 // the location the generator records for an intercepted call
+                var location = model.GetInterceptableLocation(invocation);
+#pragma warning restore RSEXPERIMENTAL002
+                if (location is not null && generatedText.Contains("\"" + location.Data + "\"", StringComparison.Ordinal))
+                {
+                    InterceptedCalls++;
+                    continue;
+                }
+                var span = Microsoft.CodeAnalysis.Text.TextSpan.FromBounds(receiver.SpanStart, invocation.Expression.Span.End); // q?.forward: q is outside .forward
+                if (slg.Any(d => d.Location.SourceTree == tree && (span.Contains(d.Location.SourceSpan) || d.Location.SourceSpan.Contains(span))))
+                    continue;
+                var line = invocation.GetLocation().GetLineSpan().StartLinePosition.Line + 1;
+                yield return $"the call '{invocation}' of target '{field.Name}' of {field.ContainingType.ToDisplayString()} ({tree.FilePath}, line {line}) is neither intercepted nor reported by an SLG diagnostic";
             }
         }
     }

@@ -5,12 +5,13 @@ namespace SingLoRA.Robustness.Tests;
 
 /// <summary>
 /// Turns a realistic model file into what it looks like mid-edit in an IDE: cut short, with braces missing,
-/// half-typed attributes, wrong argument types, unknown base classes, duplicated members, odd containers.
+/// half-typed attributes, wrong argument types, unknown base classes, duplicated members, odd containers, forward passes
+/// of a layer written in a shape the interceptors do not cover.
 /// Deterministic for a given <see cref="Random"/>.
 /// </summary>
 internal static class Mutator
 {
-    public const int OperationCount = 9;
+    public const int OperationCount = 10;
 
     private static readonly string[] Tokens =
     {
@@ -81,6 +82,15 @@ internal static class Mutator
                 if (!match.Success) return s;
                 string args = string.Join(", ", new[] { "Rank = 8", "Targets = \"q,k\"", Tokens[rng.Next(Tokens.Length)], Tokens[rng.Next(Tokens.Length)] }[..rng.Next(1, 5)]);
                 return s.Remove(match.Groups[1].Index, match.Groups[1].Length).Insert(match.Groups[1].Index, args);
+            }
+            case 9: // a forward pass the interceptors do not cover: null-conditional (q?.forward(x)) or through a cast (((Linear)q).call(x))
+            {
+                var calls = Regex.Matches(s, "\\b([A-Za-z_][A-Za-z0-9_]*)\\.(forward|call)\\(");
+                if (calls.Count == 0) return s;
+                var call = calls[rng.Next(calls.Count)];
+                var field = call.Groups[1].Value;
+                var rewritten = rng.Next(2) == 0 ? $"{field}?.{call.Groups[2].Value}(" : $"((Linear){field}).{call.Groups[2].Value}(";
+                return s.Remove(call.Index, call.Length).Insert(call.Index, rewritten);
             }
             default: // wrap everything in a generic or nested container
                 return rng.Next(2) == 0

@@ -5,6 +5,7 @@ using System.Threading;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
+using SingLoRA.Common;
 using SingLoRA.Generator.Models;
 
 namespace SingLoRA.Generator.Parsing;
@@ -38,16 +39,12 @@ internal static class InterceptorFinder
             foreach (var invocation in declaration.DescendantNodes().OfType<InvocationExpressionSyntax>())
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                if (invocation.Expression is not MemberAccessExpressionSyntax
-                    {
-                        RawKind: (int)SyntaxKind.SimpleMemberAccessExpression,
-                        Name: IdentifierNameSyntax { Identifier.ValueText: "forward" or "call" } name,
-                    } access)
-                    continue;
-                if (model.GetSymbolInfo(Unwrap(access.Expression), cancellationToken).Symbol is not IFieldSymbol field
+                // The shape and signature are the shared rule (common/InterceptableCall.cs) that SLG0014 reports the complement of.
+                if (InterceptableCall.Receiver(invocation) is not { } receiverSyntax
+                    || model.GetSymbolInfo(receiverSyntax, cancellationToken).Symbol is not IFieldSymbol field
                     || !targets.TryGetValue(field.OriginalDefinition, out var target))
                     continue;
-                if (model.GetSymbolInfo(invocation, cancellationToken).Symbol is not IMethodSymbol method || !IsTensorToTensor(method))
+                if (model.GetSymbolInfo(invocation, cancellationToken).Symbol is not IMethodSymbol method || !InterceptableCall.IsInterceptable(invocation, method))
                     continue;
 #pragma warning disable RSEXPERIMENTAL002 // GetInterceptableLocation is the supported way to find an interceptable position.
                 var location = model.GetInterceptableLocation(invocation, cancellationToken);
@@ -55,7 +52,7 @@ internal static class InterceptorFinder
                 if (location is null) continue;
 
                 var receiver = method.ContainingType.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat);
-                var span = name.GetLocation().GetLineSpan();
+                var span = ((MemberAccessExpressionSyntax)invocation.Expression).Name.GetLocation().GetLineSpan();
                 var display = $"{Path.GetFileName(span.Path)}({span.StartLinePosition.Line + 1},{span.StartLinePosition.Character + 1})";
                 var call = new InterceptedCallModel(location.Version, location.Data, display);
 
@@ -69,31 +66,4 @@ internal static class InterceptorFinder
 
         return groups.Select(g => new InterceptorModel(g.Field, g.Method, g.Receiver, g.Calls.ToEquatableArray())).ToEquatableArray();
     }
-
-    private static ExpressionSyntax Unwrap(ExpressionSyntax expression)
-    {
-        while (true)
-        {
-            switch (expression)
-            {
-                case ParenthesizedExpressionSyntax p: expression = p.Expression; break;
-                case PostfixUnaryExpressionSyntax { RawKind: (int)SyntaxKind.SuppressNullableWarningExpression } s: expression = s.Operand; break;
-                default: return expression;
-            }
-        }
-    }
-
-    /// <summary>An instance <c>Tensor forward(Tensor)</c> / <c>Tensor call(Tensor)</c>: what the adapter also offers.</summary>
-    private static bool IsTensorToTensor(IMethodSymbol method) =>
-        !method.IsStatic
-        && method.MethodKind == MethodKind.Ordinary
-        && method.Parameters.Length == 1
-        && method.Parameters[0].RefKind == RefKind.None
-        && IsTensor(method.Parameters[0].Type)
-        && IsTensor(method.ReturnType)
-        && !method.ReturnsByRef && !method.ReturnsByRefReadonly;
-
-    private static bool IsTensor(ITypeSymbol type) =>
-        type is INamedTypeSymbol { Name: "Tensor", Arity: 0, ContainingType: { Name: "torch", ContainingType: null } torch }
-        && torch.ContainingNamespace is { Name: "TorchSharp", ContainingNamespace.IsGlobalNamespace: true };
 }
