@@ -245,7 +245,7 @@ public static class DiagnosticDescriptors
         "Member name collides with a generated member",
         "'{1}' in '{0}' collides with a member the SingLoRA generator emits ({2}); rename the member or the field",
         DiagnosticSeverity.Error,
-        "The generator emits SingLoRAOptions, Adapters, AdvanceRamp, SetRampStep, RampValue, MergeAdapters, UnmergeAdapters, SafeMergeAdapters, FreezeAllButAdapters, AdapterParameters, a <Target>Adapter property per target and private __singlora fields.");
+        "The generator emits SingLoRAOptions, Adapters, AdvanceRamp, SetRampStep, RampValue, MergeAdapters, UnmergeAdapters, SafeMergeAdapters, FreezeAllButAdapters, AdapterParameters, a <Target>Adapter property per target and the private static field __singloraDescriptor.");
 
     /// <summary>SLG0019.</summary>
     public static readonly DiagnosticDescriptor RegisterComponentsDeclared = Create(

@@ -111,9 +111,7 @@ internal sealed class FuzzHarness
                     continue;
                 foreach (var name in text.Split(',').Select(n => n.Trim()).Where(n => n.Length > 0).Distinct())
                 {
-                    // Adapted: the class's generated descriptor lists the target (TargetDescriptor<...>("name", ...)).
-                    bool adapted = type.DeclaringSyntaxReferences.Select(r => r.SyntaxTree).Where(generatedTrees.Contains)
-                        .Any(tree => tree.ToString().Contains($">(\"{name}\", static module => ", StringComparison.Ordinal));
+                    bool adapted = IsAdapted(type, name, generatedTrees);
                     if (adapted)
                         continue;
                     SkippedTargets++;
@@ -129,6 +127,11 @@ internal sealed class FuzzHarness
     /// Linear field that got an adapter is either intercepted (its interceptable location is in the generated
     /// interceptors) or has an SLG diagnostic on its receiver and method name (SLG0014 says why it bypasses the adapter).
     /// </summary>
+    /// <summary>True when the generator adapts <paramref name="target"/> of <paramref name="type"/>: the class's generated descriptor lists it (<c>TargetDescriptor&lt;...&gt;("name", ...)</c>).</summary>
+    private static bool IsAdapted(INamedTypeSymbol type, string target, HashSet<SyntaxTree> generatedTrees) =>
+        type.DeclaringSyntaxReferences.Select(r => r.SyntaxTree).Where(generatedTrees.Contains)
+            .Any(tree => tree.ToString().Contains($">(\"{target}\", static module => ", StringComparison.Ordinal));
+
     private IEnumerable<string> UncoveredTargetCalls(CompileHarness.GeneratorRun run, ImmutableArray<Diagnostic> diagnostics)
     {
         var generatedTrees = run.Result.GeneratedTrees.ToHashSet();
@@ -159,8 +162,7 @@ internal sealed class FuzzHarness
                     || model.GetSymbolInfo(invocation).Symbol is not IMethodSymbol { Name: "forward" or "call" } method
                     || model.GetSymbolInfo(receiver).Symbol is not IFieldSymbol field
                     || field.Type.ToDisplayString() != "TorchSharp.Modules.Linear"
-                    || !field.OriginalDefinition.ContainingType.GetMembers("__singloraAdapter_" + field.Name)
-                        .Any(m => m.DeclaringSyntaxReferences.Any(r => generatedTrees.Contains(r.SyntaxTree))))
+                    || !IsAdapted(field.OriginalDefinition.ContainingType, field.Name, generatedTrees))
                     continue;
                 TargetCalls++;
 #pragma warning disable RSEXPERIMENTAL002 // the location the generator records for an intercepted call

@@ -80,6 +80,10 @@ namespace Models
             /// <inheritdoc />
             [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
             public global::System.Collections.Generic.IReadOnlyList<global::System.Collections.Generic.KeyValuePair<string, global::SingLoRA.SingLoRALinear>> Adapters => __singloraDescriptor.AdaptersOf(this);
+
+            /// <inheritdoc />
+            [global::System.CodeDom.Compiler.GeneratedCode("SingLoRA.Generator", "{version}")]
+            global::SingLoRA.Generation.ModuleDescriptor global::SingLoRA.ISingLoRAModule.Descriptor => __singloraDescriptor;
         }
     }
 }
