@@ -10,29 +10,16 @@ namespace Experiments;
 
 // ---- §5 synthetic attention: softmax(X W_q (X W_k)ᵀ / sqrt(d)), adapters on q and k only. ----
 
-/// <summary>§5 with SingLoRA on q and k, width-scaled init (the library default): <c>W_q0 + AAᵀ</c>, <c>W_k0 + BBᵀ</c>, <c>s = alpha / r = 1</c>.</summary>
+/// <summary>
+/// §5 with SingLoRA on q and k, width-scaled init (the library default): <c>W_q0 + AAᵀ</c>, <c>W_k0 + BBᵀ</c>,
+/// <c>s = alpha / r = 1</c>. The community-init runs build the same class inside a scope that changes <c>Init</c>.
+/// </summary>
 [SingLoRA(Rank = 8, Targets = "q,k", Alpha = 8, RampLength = 50)]
 public sealed partial class SingLoRAScores : Module<Tensor, Tensor>
 {
     private readonly Linear q, k;
 
     public SingLoRAScores(int d) : base(nameof(SingLoRAScores))
-    {
-        q = Linear(d, d, hasBias: false);
-        k = Linear(d, d, hasBias: false);
-        RegisterComponents();
-    }
-
-    public override Tensor forward(Tensor x) => Scores.Pattern(q.forward(x), k.forward(x));
-}
-
-/// <summary>The same as <see cref="SingLoRAScores"/> with the community code's init, <c>A ~ U(±1/sqrt(r))</c>.</summary>
-[SingLoRA(Rank = 8, Targets = "q,k", Alpha = 8, RampLength = 50, Init = AdapterInit.KaimingRank)]
-public sealed partial class SingLoRAScoresRankInit : Module<Tensor, Tensor>
-{
-    private readonly Linear q, k;
-
-    public SingLoRAScoresRankInit(int d) : base(nameof(SingLoRAScoresRankInit))
     {
         q = Linear(d, d, hasBias: false);
         k = Linear(d, d, hasBias: false);
@@ -62,7 +49,10 @@ public sealed class Scores : Module<Tensor, Tensor>
 
 // ---- §6.3 and A.1: the quickstart's fine-tuning task. ----
 
-/// <summary>The quickstart's <c>[SingLoRA]</c> attention (q, k, v; rank 8, alpha 16, ramp 30 = 10% of 300 steps).</summary>
+/// <summary>
+/// The quickstart's <c>[SingLoRA]</c> attention (q, k, v; rank 8, alpha 16, ramp 30 = 10% of 300 steps). The
+/// community-init runs build the same class inside a scope that changes <c>Init</c>.
+/// </summary>
 [SingLoRA(Rank = 8, Targets = "q,k,v", Alpha = 16, RampLength = 30)]
 public sealed partial class SingLoRAAttention : Module<Tensor, Tensor>
 {
@@ -82,22 +72,3 @@ public sealed partial class SingLoRAAttention : Module<Tensor, Tensor>
     public override Tensor forward(Tensor x) => o.forward(AttentionOps.Causal(q.forward(x), k.forward(x), v.forward(x), _heads));
 }
 
-/// <summary><see cref="SingLoRAAttention"/> with the community code's init, <c>A ~ U(±1/sqrt(r))</c>.</summary>
-[SingLoRA(Rank = 8, Targets = "q,k,v", Alpha = 16, RampLength = 30, Init = AdapterInit.KaimingRank)]
-public sealed partial class SingLoRAAttentionRankInit : Module<Tensor, Tensor>
-{
-    private readonly Linear q, k, v, o;
-    private readonly int _heads;
-
-    public SingLoRAAttentionRankInit(TransformerConfig config) : base(nameof(SingLoRAAttentionRankInit))
-    {
-        _heads = config.Heads;
-        q = Linear(config.DModel, config.DModel);
-        k = Linear(config.DModel, config.DModel);
-        v = Linear(config.DModel, config.DModel);
-        o = Linear(config.DModel, config.DModel);
-        RegisterComponents();
-    }
-
-    public override Tensor forward(Tensor x) => o.forward(AttentionOps.Causal(q.forward(x), k.forward(x), v.forward(x), _heads));
-}

@@ -102,7 +102,7 @@ public static class ExperimentsApp
             var methods = new (string Name, Func<nn.Module<Tensor, Tensor>> Build)[]
             {
                 ("SingLoRA r=8, KaimingWidth", () => new SingLoRAScores(d)),
-                ("SingLoRA r=8, KaimingRank", () => new SingLoRAScoresRankInit(d)),
+                ("SingLoRA r=8, KaimingRank", () => { using (RankInit()) return new SingLoRAScores(d); }),
                 ("LoRA r=4 (same params)", () => new Scores(d, new LoRAOptions(rank / 2, Alpha: rank / 2))),
                 ("LoRA r=8 (2x params)", () => new Scores(d, new LoRAOptions(rank, Alpha: rank))),
             };
@@ -212,6 +212,12 @@ public static class ExperimentsApp
         _ => $"LoRA+ r={loraRank}, λ={ratio:0.##}",
     };
 
+    /// <summary>
+    /// The community code's init, <c>A ~ U(±1/sqrt(r))</c>, for the annotated classes built in the scope: one class per
+    /// experiment model, its attribute's options changed at run time instead of a copy of the class per option value.
+    /// </summary>
+    private static IDisposable RankInit() => SingLoRAOverrides.Scope(o => o with { Init = AdapterInit.KaimingRank });
+
     /// <summary>Builds the fine-tuning model for <paramref name="method"/> from the pre-trained checkpoint: SingLoRA through the attribute classes, LoRA hand-wired.</summary>
     private static (TinyTransformer Model, optim.Optimizer Optimizer) Build(Method method, FineTuneSetup setup, Dictionary<string, Tensor> checkpoint, double lr,
         int loraRank, double loraAlpha, double ratio, Device device, long runSeed, Func<TorchSharp.Modules.Linear, nn.Module<Tensor, Tensor>>? singLoRAWrap = null)
@@ -226,9 +232,8 @@ public static class ExperimentsApp
         }
         else if (method is Method.SingLoRA or Method.SingLoRARankInit)
         {
-            model = method == Method.SingLoRA
-                ? new TinyTransformer(setup.Model, c => new SingLoRAAttention(c))
-                : new TinyTransformer(setup.Model, c => new SingLoRAAttentionRankInit(c));
+            using (method == Method.SingLoRARankInit ? RankInit() : null)
+                model = new TinyTransformer(setup.Model, c => new SingLoRAAttention(c));
             model.LoadPretrained(checkpoint);
         }
         else

@@ -16,6 +16,9 @@ public abstract record AdapterOptions(int Rank, double Alpha, double Dropout, Sc
     /// <summary>The scale <c>s</c>: <c>alpha / r</c> or <c>alpha / sqrt(r)</c>.</summary>
     public double Scale => AdapterMath.Scale(Alpha, Rank, Scaling);
 
+    /// <summary>Throws an <see cref="ArgumentException"/> naming the first invalid value (the kind's own <c>Validate</c>).</summary>
+    internal abstract void ValidateOptions();
+
     /// <summary>Throws an <see cref="ArgumentException"/> naming the first invalid common value and the valid range.</summary>
     private protected void ValidateCommon()
     {

@@ -19,4 +19,7 @@ public sealed record LoRAOptions(
         ValidateCommon();
         return this;
     }
+
+    /// <inheritdoc />
+    internal override void ValidateOptions() => Validate();
 }

@@ -35,4 +35,7 @@ public sealed record SingLoRAOptions(
             throw new ArgumentOutOfRangeException(nameof(Init), Init, $"Init must be one of {string.Join(", ", Enum.GetNames<AdapterInit>())}, but was {(int)Init}.");
         return this;
     }
+
+    /// <inheritdoc />
+    internal override void ValidateOptions() => Validate();
 }

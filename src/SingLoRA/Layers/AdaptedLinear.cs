@@ -61,40 +61,129 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
     /// <summary>The adapter kind, as adapter files name it: <c>singlora</c> or <c>lora</c>.</summary>
     public abstract string Kind { get; }
 
+    /// <summary>
+    /// One named adapter of the layer: its options and its tensors (parameters, then buffers), each under the key the kind
+    /// gives it (<c>singlora_A</c>, <c>lora_B</c>); registered as <see cref="KeyOf"/> that key and the adapter's name.
+    /// </summary>
+    private protected sealed class AdapterSlot(string name, AdapterOptions options)
+    {
+        public string Name { get; } = name;
+        public AdapterOptions Options { get; } = options;
+        public List<(string Key, Parameter Value)> Parameters { get; } = new();
+        public List<(string Key, Tensor Value)> Buffers { get; } = new();
+    }
+
+    private readonly List<AdapterSlot> _slots = new();
+    private AdapterSlot? _active;
+
+    /// <summary>The active adapter.</summary>
+    private protected AdapterSlot Active => _active ?? throw new InvalidOperationException($"This {GetName()} layer has no adapter yet.");
+
+    /// <summary>
+    /// Creates the tensors of a new adapter with <paramref name="slot"/>'s options (trainable parameters in
+    /// <see cref="AdapterDType"/> on the base weight's device, freshly initialised) and adds them to the slot.
+    /// </summary>
+    private protected abstract void CreateTensors(AdapterSlot slot);
+
+    /// <summary>Creates and registers an adapter; the first one becomes active, later ones start frozen (only the active adapter trains).</summary>
+    private protected AdapterSlot AddSlot(string adapterName, AdapterOptions options)
+    {
+        var slot = new AdapterSlot(adapterName, options);
+        using (no_grad()) CreateTensors(slot);
+        foreach (var (key, p) in slot.Parameters) register_parameter(KeyOf(key, adapterName), p);
+        foreach (var (key, b) in slot.Buffers) register_buffer(KeyOf(key, adapterName), b);
+        _slots.Add(slot);
+        if (_active is null) _active = slot;
+        else foreach (var (_, p) in slot.Parameters) p.requires_grad = false;
+        return slot;
+    }
+
+    /// <summary>The state-dict key of a tensor of the adapter <paramref name="adapterName"/>: <c>key</c> for the default adapter, <c>key@name</c> otherwise.</summary>
+    public static string KeyOf(string key, string adapterName) => adapterName == DefaultAdapterName ? key : key + "@" + adapterName;
+
     /// <summary>The options of the active adapter.</summary>
-    public abstract AdapterOptions Options { get; }
+    public virtual AdapterOptions Options => Active.Options;
 
     /// <summary>The options of the adapter <paramref name="adapterName"/> (active or not).</summary>
     /// <exception cref="ArgumentException">No such adapter.</exception>
-    public virtual AdapterOptions OptionsOf(string adapterName)
-    {
-        RequireAdapter(adapterName);
-        return Options;
-    }
+    public virtual AdapterOptions OptionsOf(string adapterName) => Find(adapterName).Options;
 
-    /// <summary>The names of the layer's adapters, the default one first (a kind without named adapters has only <see cref="DefaultAdapterName"/>).</summary>
-    public virtual IReadOnlyList<string> AdapterNames => new[] { DefaultAdapterName };
+    /// <summary>The names of the layer's adapters, the default one first.</summary>
+    public IReadOnlyList<string> AdapterNames => _slots.ConvertAll(s => s.Name);
 
     /// <summary>The name of the active adapter.</summary>
-    public virtual string ActiveAdapter => DefaultAdapterName;
+    public string ActiveAdapter => Active.Name;
 
     /// <summary>The rank <c>r</c> of the active adapter.</summary>
     public int Rank => Options.Rank;
 
     /// <summary>
-    /// Makes <paramref name="adapterName"/> the adapter the forward, the merge and training use. A kind without named
-    /// adapters has only <see cref="DefaultAdapterName"/>, always active.
+    /// Adds an adapter called <paramref name="adapterName"/> with <paramref name="options"/> (fresh tensors; for SingLoRA a
+    /// new <c>A</c> and step 0), not active. Names are letters, digits, <c>_</c> and <c>-</c>, starting with a letter.
+    /// </summary>
+    /// <exception cref="ArgumentException">The name is invalid or taken, or the options do not fit this layer.</exception>
+    private protected void AddAdapterCore(string adapterName, AdapterOptions options)
+    {
+        ValidateName(adapterName);
+        if (_slots.Exists(s => s.Name == adapterName))
+            throw new ArgumentException($"This layer already has an adapter named '{adapterName}'. Delete it first or choose another name.", nameof(adapterName));
+        CheckRank(options.Rank);
+        if (options.Precision != Precision)
+            throw new ArgumentException($"Adapter '{adapterName}' asks for precision {options.Precision}, but this layer's adapters use {Precision}: all adapters of a layer share one precision.", nameof(options));
+        AddSlot(adapterName, options);
+    }
+
+    /// <summary>Adds an adapter with options of this layer's kind (checked), as the typed <c>AddAdapter</c> of each kind does.</summary>
+    /// <exception cref="ArgumentException">The options are of another kind or invalid, the name is invalid or taken, or the options do not fit.</exception>
+    internal void AddAdapter(string adapterName, AdapterOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.GetType() != Options.GetType())
+            throw new ArgumentException($"A {Kind} layer takes {Options.GetType().Name}, not {options.GetType().Name}.", nameof(options));
+        options.ValidateOptions();
+        AddAdapterCore(adapterName, options);
+    }
+
+    /// <summary>
+    /// Makes <paramref name="adapterName"/> the adapter the forward, the merge and training use (and, for SingLoRA, the ramp);
+    /// its parameters require gradients (if the active ones did) and the others' do not. No tensor is copied.
     /// </summary>
     /// <exception cref="ArgumentException">No such adapter.</exception>
-    public virtual void SetActiveAdapter(string adapterName) => RequireAdapter(adapterName);
+    /// <exception cref="InvalidOperationException">The layer is merged (unmerge first).</exception>
+    public void SetActiveAdapter(string adapterName)
+    {
+        var slot = Find(adapterName);
+        if (ReferenceEquals(slot, _active)) return;
+        if (IsMerged)
+            throw new InvalidOperationException($"This layer is merged with adapter '{Active.Name}'; call Unmerge() before switching to '{adapterName}'.");
+        bool trainable = Active.Parameters.Any(p => p.Value.requires_grad);
+        foreach (var (_, p) in Active.Parameters) p.requires_grad = false;
+        foreach (var (_, p) in slot.Parameters) p.requires_grad = trainable;
+        _active = slot;
+    }
 
     /// <summary>Deletes the adapter <paramref name="adapterName"/> and frees its tensors. The active adapter cannot be deleted.</summary>
     /// <exception cref="ArgumentException">No such adapter.</exception>
     /// <exception cref="InvalidOperationException">It is the active adapter.</exception>
-    public virtual void DeleteAdapter(string adapterName)
+    public void DeleteAdapter(string adapterName)
     {
-        RequireAdapter(adapterName);
-        throw new InvalidOperationException($"'{adapterName}' is the active adapter; activate another one (SetActiveAdapter) before deleting it.");
+        var slot = Find(adapterName);
+        if (ReferenceEquals(slot, _active))
+            throw new InvalidOperationException($"'{adapterName}' is the active adapter; activate another one (SetActiveAdapter) before deleting it.");
+        foreach (var (key, _) in slot.Parameters) ConditionallyRegisterParameter(KeyOf(key, adapterName), null);
+        foreach (var (key, _) in slot.Buffers) ConditionallyRegisterBuffer(KeyOf(key, adapterName), null);
+        _slots.Remove(slot);
+        foreach (var (_, p) in slot.Parameters) p.Dispose();
+        foreach (var (_, b) in slot.Buffers) b.Dispose();
+    }
+
+    /// <summary>The adapter called <paramref name="adapterName"/>.</summary>
+    /// <exception cref="ArgumentException">No such adapter (the message lists the layer's adapters).</exception>
+    private protected AdapterSlot Find(string adapterName)
+    {
+        ArgumentNullException.ThrowIfNull(adapterName);
+        return _slots.Find(s => s.Name == adapterName)
+            ?? throw new ArgumentException($"This {GetName()} layer has no adapter named '{adapterName}' (it has {string.Join(", ", _slots.Select(s => $"'{s.Name}'"))}).", nameof(adapterName));
     }
 
     /// <summary>Throws unless <paramref name="adapterName"/> is a valid adapter name (a letter, then letters, digits, <c>_</c> or <c>-</c>; at most 64).</summary>
@@ -107,13 +196,6 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"'{adapterName}' is not a valid adapter name: use a letter followed by letters, digits, '_' or '-' (at most 64 characters).", nameof(adapterName));
     }
 
-    /// <summary>Throws unless the layer has an adapter called <paramref name="adapterName"/>.</summary>
-    private protected void RequireAdapter(string adapterName)
-    {
-        ArgumentNullException.ThrowIfNull(adapterName);
-        if (!AdapterNames.Contains(adapterName))
-            throw new ArgumentException($"This {GetName()} layer has no adapter named '{adapterName}' (it has {string.Join(", ", AdapterNames.Select(n => $"'{n}'"))}).", nameof(adapterName));
-    }
 
     /// <summary>The wrapped pretrained layer; its <c>weight</c> and <c>bias</c> are the adapter's <see cref="weight"/> and <see cref="bias"/>.</summary>
     public Linear Base { get; }
@@ -170,8 +252,8 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
     /// <summary>True while the update is folded into <see cref="weight"/>.</summary>
     public bool IsMerged => _merge is not null;
 
-    /// <summary>The adapter's trainable tensors, in registration order.</summary>
-    public abstract IReadOnlyList<Parameter> AdapterParameters { get; }
+    /// <summary>The active adapter's trainable tensors, in registration order.</summary>
+    public IReadOnlyList<Parameter> AdapterParameters => Active.Parameters.ConvertAll(p => p.Value);
 
     /// <summary>The number of trainable adapter values.</summary>
     public long AdapterParameterCount => AdapterParameters.Sum(p => p.numel());
@@ -224,11 +306,19 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
     /// </summary>
     protected abstract Tensor WithAdapterOutput(Tensor output, Tensor x);
 
-    /// <summary>
-    /// Called when a dtype move replaced one of the adapter's own parameters (already re-registered under
-    /// <paramref name="name"/>) with a new tensor: point the field that holds it at <paramref name="replacement"/>.
-    /// </summary>
-    protected abstract void OnAdapterTensorReplaced(string name, Tensor replacement);
+    // A dtype move replaced the adapter parameter registered as `registered` (already re-registered) with `replacement`:
+    // point its adapter's slot at the new tensor.
+    private void OnAdapterTensorReplaced(string registered, Parameter replacement)
+    {
+        foreach (var slot in _slots)
+            for (int i = 0; i < slot.Parameters.Count; i++)
+                if (KeyOf(slot.Parameters[i].Key, slot.Name) == registered)
+                {
+                    slot.Parameters[i] = (slot.Parameters[i].Key, replacement);
+                    return;
+                }
+        throw new InvalidOperationException($"{GetName()} has no adapter parameter registered as '{registered}'.");
+    }
 
     /// <summary>An adapter tensor in the dtype of the activations: itself, or a cast of a float32 master copy (autograd flows back through the cast).</summary>
     protected static Tensor InComputeType(Tensor adapterTensor, ScalarType dtype) =>
@@ -351,7 +441,11 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
     /// The tensors an adapter file holds for the adapter <paramref name="adapterName"/>, keyed relative to the layer. The keys
     /// do not name the adapter (<c>singlora_A</c> whichever adapter it is), so a file fits any adapter slot.
     /// </summary>
-    internal abstract IReadOnlyList<(string Key, Tensor Tensor)> FileTensors(string adapterName);
+    internal IReadOnlyList<(string Key, Tensor Tensor)> FileTensors(string adapterName)
+    {
+        var slot = Find(adapterName);
+        return slot.Parameters.Select(p => (p.Key, (Tensor)p.Value)).Concat(slot.Buffers).ToList();
+    }
 
     /// <summary>The adapter <paramref name="adapterName"/> of this layer as an adapter file describes it: sizes, dtypes, options, merge state.</summary>
     internal virtual AdapterFiles.AdapterTarget Describe(string path, string adapterName)
@@ -381,9 +475,8 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
     internal virtual IEnumerable<string> CheckSaved(AdapterFiles.AdapterTarget saved, Func<string, Tensor?> savedTensor) => Array.Empty<string>();
 
     /// <summary>Adds the adapter <paramref name="adapterName"/> with the options <paramref name="saved"/> describes (loading a file into a new name).</summary>
-    /// <exception cref="ArgumentException">This kind has only the default adapter, or the options do not fit.</exception>
-    internal virtual void AddAdapterFrom(string adapterName, AdapterFiles.AdapterTarget saved) =>
-        throw new ArgumentException($"{GetName()} layers have only the '{DefaultAdapterName}' adapter; '{adapterName}' cannot be added.", nameof(adapterName));
+    /// <exception cref="ArgumentException">The options do not fit this layer.</exception>
+    internal abstract void AddAdapterFrom(string adapterName, AdapterFiles.AdapterTarget saved);
 
     /// <summary>
     /// Keeps the merged weight and forgets how to unmerge it (frees the adapter copies the merge recorded): what

@@ -20,7 +20,7 @@ namespace SingLoRA;
 /// <c>T = 0</c> means <c>u ≡ 1</c>.</para>
 /// <para>Named adapters: the layer holds one adapter named <see cref="AdaptedLinear.DefaultAdapterName"/> and can hold more
 /// (<see cref="AddAdapter"/>), each with its own options, <c>A</c> and ramp step; one is active
-/// (<see cref="SetActiveAdapter"/>) and only it takes part in the forward, the merge and training (the others'
+/// (<see cref="AdaptedLinear.SetActiveAdapter"/>) and only it takes part in the forward, the merge and training (the others'
 /// <c>A</c> do not require gradients). Switching swaps references: no tensor is copied.</para>
 /// <para>State-dict keys: <c>weight</c>, <c>bias</c> (the base layer's, unchanged), <c>singlora_A</c>, <c>singlora_step</c>
 /// for the default adapter, and <c>singlora_A@name</c>, <c>singlora_step@name</c> for another adapter called <c>name</c>.</para>
@@ -33,55 +33,30 @@ public sealed class SingLoRALinear : AdaptedLinear
     /// <summary>The state-dict name of the default adapter's step counter.</summary>
     public const string StepKey = "singlora_step";
 
-    /// <summary>One named adapter: its options, its matrix <c>A</c> and its step counter.</summary>
-    private sealed class Slot(string name, SingLoRAOptions options, Parameter a, Tensor step)
-    {
-        public string Name { get; } = name;
-        public SingLoRAOptions Options { get; } = options;
-        public double Scale { get; } = options.Scale;
-        public Parameter A { get; set; } = a;
-        public Tensor Step { get; } = step;
-        public string AKey => KeyOf(AdapterKey, Name);
-        public string StepKey => KeyOf(SingLoRALinear.StepKey, Name);
-    }
-
-    private readonly List<Slot> _slots = new();
-    private Slot _active;
-
     /// <summary>Wraps a pretrained layer. <paramref name="options"/> are validated; the layer's weight and bias are frozen.</summary>
     public SingLoRALinear(Linear baseLayer, SingLoRAOptions options)
         : base(nameof(SingLoRALinear), baseLayer, (options ?? throw new ArgumentNullException(nameof(options))).Validate())
     {
         Width = Math.Max(in_features, out_features);
-        _active = CreateSlot(DefaultAdapterName, options);
+        AddSlot(DefaultAdapterName, options);
     }
 
     /// <inheritdoc />
     public override string Kind => "singlora";
 
-    /// <summary>The state-dict key of a tensor of the adapter <paramref name="adapterName"/>: <c>key</c> for the default adapter, <c>key@name</c> otherwise.</summary>
-    public static string KeyOf(string key, string adapterName) => adapterName == DefaultAdapterName ? key : key + "@" + adapterName;
-
-    private Slot CreateSlot(string name, SingLoRAOptions options)
+    /// <inheritdoc />
+    private protected override void CreateTensors(AdapterSlot slot)
     {
-        var w = Base.weight;
-        Parameter a;
-        Tensor step;
-        using (no_grad())
-        {
-            a = new Parameter(empty(new[] { Width, (long)options.Rank }, dtype: AdapterDType, device: w.device), requires_grad: true);
-            Initialize(a, options.Init, Width, options.Rank);
-            step = zeros(Array.Empty<long>(), dtype: ScalarType.Int64, device: w.device);
-        }
-        var slot = new Slot(name, options, a, step);
-        register_parameter(slot.AKey, a);
-        register_buffer(slot.StepKey, step);
-        _slots.Add(slot);
-        return slot;
+        var options = (SingLoRAOptions)slot.Options;
+        var device = Base.weight.device;
+        var a = new Parameter(empty(new[] { Width, (long)options.Rank }, dtype: AdapterDType, device: device), requires_grad: true);
+        Initialize(a, options.Init, Width, options.Rank);
+        slot.Parameters.Add((AdapterKey, a));
+        slot.Buffers.Add((StepKey, zeros(Array.Empty<long>(), dtype: ScalarType.Int64, device: device)));
     }
 
     /// <summary>The options of the active adapter.</summary>
-    public override SingLoRAOptions Options => _active.Options;
+    public override SingLoRAOptions Options => (SingLoRAOptions)base.Options;
 
     /// <summary><c>n = max(d_in, d_out)</c>, the number of rows of <see cref="A"/>.</summary>
     public long Width { get; }
@@ -90,31 +65,22 @@ public sealed class SingLoRALinear : AdaptedLinear
     public long RampLength => Options.RampLength;
 
     /// <summary>The scale <c>s</c> of the active adapter (without the ramp).</summary>
-    public double Scale => _active.Scale;
+    public double Scale => Options.Scale;
 
     /// <summary>The active adapter's trainable matrix <c>A</c>, shape <c>[max(d_in, d_out), r]</c>.</summary>
-    public Parameter A => _active.A;
+    public Parameter A => Active.Parameters[0].Value;
 
     /// <summary>The active adapter's step counter <c>t</c> as a 0-d int64 tensor on the layer's device (a registered buffer).</summary>
-    public Tensor StepTensor => _active.Step;
-
-    /// <inheritdoc />
-    public override string ActiveAdapter => _active.Name;
-
-    /// <inheritdoc />
-    public override IReadOnlyList<string> AdapterNames => _slots.ConvertAll(s => s.Name);
-
-    /// <inheritdoc />
-    public override IReadOnlyList<Parameter> AdapterParameters => new[] { _active.A };
+    public Tensor StepTensor => Active.Buffers[0].Value;
 
     /// <summary>The <c>A</c> of the adapter <paramref name="adapterName"/> (active or not).</summary>
-    public Parameter AdapterMatrix(string adapterName) => Find(adapterName).A;
+    public Parameter AdapterMatrix(string adapterName) => Find(adapterName).Parameters[0].Value;
 
     /// <summary>The step counter of the adapter <paramref name="adapterName"/> (active or not).</summary>
-    public Tensor AdapterStep(string adapterName) => Find(adapterName).Step;
+    public Tensor AdapterStep(string adapterName) => Find(adapterName).Buffers[0].Value;
 
     /// <inheritdoc />
-    public override SingLoRAOptions OptionsOf(string adapterName) => Find(adapterName).Options;
+    public override SingLoRAOptions OptionsOf(string adapterName) => (SingLoRAOptions)base.OptionsOf(adapterName);
 
     /// <summary>
     /// Adds an adapter called <paramref name="adapterName"/> with <paramref name="options"/> (a fresh <c>A</c>, step 0), not
@@ -123,61 +89,12 @@ public sealed class SingLoRALinear : AdaptedLinear
     /// <exception cref="ArgumentException">The name is invalid or taken, or the options do not fit this layer.</exception>
     public void AddAdapter(string adapterName, SingLoRAOptions options)
     {
-        ValidateName(adapterName);
         ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        if (_slots.Exists(s => s.Name == adapterName))
-            throw new ArgumentException($"This layer already has an adapter named '{adapterName}'. Delete it first or choose another name.", nameof(adapterName));
-        CheckRank(options.Rank);
-        if (options.Precision != Precision)
-            throw new ArgumentException($"Adapter '{adapterName}' asks for precision {options.Precision}, but this layer's adapters use {Precision}: all adapters of a layer share one precision.", nameof(options));
-        var slot = CreateSlot(adapterName, options);
-        slot.A.requires_grad = false;   // only the active adapter trains
+        AddAdapterCore(adapterName, options.Validate());
     }
-
-    /// <summary>
-    /// Makes <paramref name="adapterName"/> the adapter the forward, the merge, <see cref="AdvanceRamp"/> and training use;
-    /// its <c>A</c> requires gradients and the others' do not. No tensor is copied.
-    /// </summary>
-    /// <exception cref="ArgumentException">No such adapter.</exception>
-    /// <exception cref="InvalidOperationException">The layer is merged (unmerge first).</exception>
-    public override void SetActiveAdapter(string adapterName)
-    {
-        var slot = Find(adapterName);
-        if (ReferenceEquals(slot, _active)) return;
-        if (IsMerged)
-            throw new InvalidOperationException($"This layer is merged with adapter '{_active.Name}'; call Unmerge() before switching to '{adapterName}'.");
-        bool trainable = _active.A.requires_grad;
-        _active.A.requires_grad = false;
-        slot.A.requires_grad = trainable;
-        _active = slot;
-    }
-
-    /// <summary>Deletes the adapter <paramref name="adapterName"/> and frees its tensors. The active adapter cannot be deleted.</summary>
-    /// <exception cref="ArgumentException">No such adapter.</exception>
-    /// <exception cref="InvalidOperationException">It is the active adapter.</exception>
-    public override void DeleteAdapter(string adapterName)
-    {
-        var slot = Find(adapterName);
-        if (ReferenceEquals(slot, _active))
-            throw new InvalidOperationException($"'{adapterName}' is the active adapter; activate another one (SetActiveAdapter) before deleting it.");
-        ConditionallyRegisterParameter(slot.AKey, null);
-        ConditionallyRegisterBuffer(slot.StepKey, null);
-        _slots.Remove(slot);
-        slot.A.Dispose();
-        slot.Step.Dispose();
-    }
-
-    private Slot Find(string adapterName)
-    {
-        ArgumentNullException.ThrowIfNull(adapterName);
-        return _slots.Find(s => s.Name == adapterName)
-            ?? throw new ArgumentException($"This layer has no adapter named '{adapterName}' (it has {string.Join(", ", _slots.Select(s => $"'{s.Name}'"))}).", nameof(adapterName));
-    }
-
 
     /// <summary>The number of optimizer steps the active adapter has counted (reads the device buffer: not for hot loops).</summary>
-    public long RampStep => _active.Step.item<long>();
+    public long RampStep => StepTensor.item<long>();
 
     /// <summary><c>u(t) = min(t / T, 1)</c> of the active adapter, or 1 when <c>T = 0</c> (reads the device buffer: not for hot loops).</summary>
     public double RampValue => RampValueAt(RampStep, RampLength);
@@ -197,7 +114,7 @@ public sealed class SingLoRALinear : AdaptedLinear
     public void AdvanceRamp()
     {
         using var _ = no_grad();
-        _active.Step.add_(1);
+        StepTensor.add_(1);
     }
 
     /// <summary>Sets the active adapter's step counter, for example when resuming. Throws for a negative step.</summary>
@@ -206,13 +123,13 @@ public sealed class SingLoRALinear : AdaptedLinear
         if (step < 0)
             throw new ArgumentOutOfRangeException(nameof(step), step, $"The ramp step counts optimizer steps and cannot be negative (got {step}). Use 0 to restart the ramp.");
         using var _ = no_grad();
-        _active.Step.fill_(step);
+        StepTensor.fill_(step);
     }
 
     /// <inheritdoc />
     protected override Tensor WithAdapterOutput(Tensor output, Tensor x)
     {
-        var a = InComputeType(_active.A, x.dtype);
+        var a = InComputeType(A, x.dtype);
         Tensor h;
         if (TransposeCopyLayoutOverride ?? x.device_type == DeviceType.CPU)
         {
@@ -240,8 +157,9 @@ public sealed class SingLoRALinear : AdaptedLinear
     // float64 for a float64 layer, so a float64 forward matches a float64 merge (which uses s · u on the host) to 1e-15.
     private void ScaleInPlace(Tensor h)
     {
-        double scale = _active.Scale;
-        long rampLength = _active.Options.RampLength;
+        var options = Options;
+        double scale = options.Scale;
+        long rampLength = options.RampLength;
         if (rampLength == 0)
         {
             h.mul_(scale);
@@ -249,7 +167,7 @@ public sealed class SingLoRALinear : AdaptedLinear
         }
         // s·u(t) = min(t · s/T, s). _step is int64: `mul` by a double makes a new float32 tensor (one kernel), and the
         // float64 cast is a new tensor too, so the in-place clamp never touches the buffer.
-        var step = _active.Step;
+        var step = StepTensor;
         var factor = h.dtype == ScalarType.Float64 ? step.to_type(ScalarType.Float64).mul_(scale / rampLength) : step.mul(scale / rampLength);
         h.mul_(factor.clamp_max_(scale));
     }
@@ -262,21 +180,10 @@ public sealed class SingLoRALinear : AdaptedLinear
     }
 
     /// <inheritdoc />
-    protected override void OnAdapterTensorReplaced(string name, Tensor replacement) =>
-        (_slots.Find(s => s.AKey == name) ?? throw new InvalidOperationException($"SingLoRALinear has no parameter named '{name}'.")).A = (Parameter)replacement;
-
-    /// <inheritdoc />
-    internal override IReadOnlyList<(string Key, Tensor Tensor)> FileTensors(string adapterName)
-    {
-        var slot = Find(adapterName);
-        return new (string, Tensor)[] { (AdapterKey, slot.A), (StepKey, slot.Step) };
-    }
-
-    /// <inheritdoc />
     internal override AdapterFiles.AdapterTarget Describe(string path, string adapterName)
     {
-        var slot = Find(adapterName);
-        return base.Describe(path, adapterName) with { RampLength = slot.Options.RampLength, Step = slot.Step.item<long>(), Init = slot.Options.Init };
+        var options = OptionsOf(adapterName);
+        return base.Describe(path, adapterName) with { RampLength = options.RampLength, Step = AdapterStep(adapterName).item<long>(), Init = options.Init };
     }
 
     /// <inheritdoc />
@@ -316,5 +223,5 @@ public sealed class SingLoRALinear : AdaptedLinear
     /// <inheritdoc />
     public override string ToString() =>
         $"SingLoRALinear(in_features={in_features}, out_features={out_features}, rank={Rank}, alpha={Options.Alpha}, ramp_steps={RampLength}, scaling={Options.Scaling}, init={Options.Init}" +
-        (_slots.Count > 1 ? $", adapters=[{string.Join(", ", AdapterNames)}], active={ActiveAdapter})" : ")");
+        (AdapterNames.Count > 1 ? $", adapters=[{string.Join(", ", AdapterNames)}], active={ActiveAdapter})" : ")");
 }

@@ -126,19 +126,29 @@ public static class SingLoRAModuleExtensions
     }
 
     /// <summary>
-    /// Adds an adapter called <paramref name="adapterName"/> to every SingLoRA layer, each with a fresh <c>A</c> and step 0,
-    /// not active. Its options are each layer's default adapter's, changed by <paramref name="change"/> when given
-    /// (<c>o =&gt; o with { Rank = 16 }</c>). All or nothing: every layer is checked before any changes.
+    /// Adds an adapter called <paramref name="adapterName"/> to every adapted layer, not active, with fresh tensors (for
+    /// SingLoRA a new <c>A</c> and step 0; for LoRA a new <c>A</c> and a zero <c>B</c>). Its options are each layer's default
+    /// adapter's, changed by <paramref name="change"/> when given (<c>o =&gt; o with { Rank = 16 }</c>; the change is written
+    /// for SingLoRA's options, so a model with LoRA layers takes it only without one). All or nothing: every layer is
+    /// checked before any changes.
     /// </summary>
     public static void AddAdapter(this nn.Module model, string adapterName, Func<SingLoRAOptions, SingLoRAOptions>? change = null)
     {
-        SingLoRALinear.ValidateName(adapterName);
-        var adapters = RequireAdapters(model);
-        var plan = new List<(SingLoRALinear Layer, SingLoRAOptions Options)>();
+        AdaptedLinear.ValidateName(adapterName);
+        var layers = RequireLayers(model);
+        var plan = new List<(AdaptedLinear Layer, AdapterOptions Options)>();
         var problems = new List<string>();
-        foreach (var (path, layer) in adapters)
+        foreach (var (path, layer) in layers)
         {
-            var options = change is null ? layer.OptionsOf(AdaptedLinear.DefaultAdapterName) : change(layer.OptionsOf(AdaptedLinear.DefaultAdapterName));
+            var current = layer.OptionsOf(AdaptedLinear.DefaultAdapterName);
+            AdapterOptions options;
+            if (change is null) options = current;
+            else if (current is SingLoRAOptions singlora) options = change(singlora);
+            else
+            {
+                problems.Add($"'{path}' is a {layer.Kind} layer, which the change (written for SingLoRA's options) cannot describe; add its adapter with {layer.GetType().Name}.AddAdapter");
+                continue;
+            }
             if (layer.AdapterNames.Contains(adapterName)) problems.Add($"'{path}' already has an adapter named '{adapterName}'");
             else if (Common.RankBound.Problem(options.Rank, layer.in_features, layer.out_features) is { } rankProblem) problems.Add($"'{path}' cannot take rank {options.Rank}: {rankProblem}");
             else if (options.Precision != layer.Precision) problems.Add($"'{path}' uses precision {layer.Precision}, not {options.Precision}");
@@ -149,34 +159,33 @@ public static class SingLoRAModuleExtensions
     }
 
     /// <summary>
-    /// Makes <paramref name="adapterName"/> the active adapter of every SingLoRA layer (the forward, merges, the ramp and
-    /// training use it; the others' <c>A</c> stop requiring gradients). O(1) per layer: no tensor is copied.
+    /// Makes <paramref name="adapterName"/> the active adapter of every adapted layer (the forward, merges, the ramp and
+    /// training use it; the others' parameters stop requiring gradients). O(1) per layer: no tensor is copied.
     /// All or nothing: throws, changing nothing, when a layer lacks the adapter or is merged.
     /// </summary>
     public static void SetActiveAdapter(this nn.Module model, string adapterName)
     {
-        var adapters = RequireAdapters(model);
-        var problems = adapters.Where(a => !a.Adapter.AdapterNames.Contains(adapterName)).Select(a => $"'{a.Path}' has no adapter '{adapterName}'")
-            .Concat(adapters.Where(a => a.Adapter.IsMerged && a.Adapter.ActiveAdapter != adapterName).Select(a => $"'{a.Path}' is merged (unmerge first)")).ToList();
+        var layers = RequireLayers(model);
+        var problems = layers.Where(a => !a.Layer.AdapterNames.Contains(adapterName)).Select(a => $"'{a.Path}' has no adapter '{adapterName}'")
+            .Concat(layers.Where(a => a.Layer.IsMerged && a.Layer.ActiveAdapter != adapterName).Select(a => $"'{a.Path}' is merged (unmerge first)")).ToList();
         if (problems.Count > 0) throw new InvalidOperationException($"Adapter '{adapterName}' was not activated, nothing changed: {string.Join("; ", problems)}.");
-        foreach (var (_, layer) in adapters) layer.SetActiveAdapter(adapterName);
+        foreach (var (_, layer) in layers) layer.SetActiveAdapter(adapterName);
     }
 
-    /// <summary>Deletes the adapter <paramref name="adapterName"/> from every SingLoRA layer that has it. It must not be active anywhere.</summary>
+    /// <summary>Deletes the adapter <paramref name="adapterName"/> from every adapted layer that has it. It must not be active anywhere.</summary>
     public static void DeleteAdapter(this nn.Module model, string adapterName)
     {
-        var adapters = RequireAdapters(model);
-        var active = adapters.Where(a => a.Adapter.ActiveAdapter == adapterName).Select(a => a.Path).ToList();
+        var layers = RequireLayers(model);
+        var active = layers.Where(a => a.Layer.ActiveAdapter == adapterName).Select(a => a.Path).ToList();
         if (active.Count > 0) throw new InvalidOperationException($"'{adapterName}' is the active adapter of {string.Join(", ", active)}; activate another one (SetActiveAdapter) before deleting it.");
-        if (!adapters.Any(a => a.Adapter.AdapterNames.Contains(adapterName))) throw new ArgumentException($"No layer has an adapter named '{adapterName}'.", nameof(adapterName));
-        foreach (var (_, layer) in adapters) if (layer.AdapterNames.Contains(adapterName)) layer.DeleteAdapter(adapterName);
+        if (!layers.Any(a => a.Layer.AdapterNames.Contains(adapterName))) throw new ArgumentException($"No layer has an adapter named '{adapterName}'.", nameof(adapterName));
+        foreach (var (_, layer) in layers) if (layer.AdapterNames.Contains(adapterName)) layer.DeleteAdapter(adapterName);
     }
 
-    /// <summary>The name of the active adapter, which every SingLoRA layer shares (throws when they disagree or there are none).</summary>
+    /// <summary>The name of the active adapter, which every adapted layer shares (throws when they disagree or there are none).</summary>
     public static string ActiveAdapter(this nn.Module model)
     {
-        var adapters = RequireAdapters(model);
-        var names = adapters.Select(a => a.Adapter.ActiveAdapter).Distinct().ToList();
+        var names = RequireLayers(model).Select(a => a.Layer.ActiveAdapter).Distinct().ToList();
         if (names.Count > 1)
             throw new InvalidOperationException($"The layers' active adapters disagree ({string.Join(", ", names)}); call model.SetActiveAdapter(name) to align them.");
         return names[0];
@@ -184,7 +193,7 @@ public static class SingLoRAModuleExtensions
 
     /// <summary>The adapter names present in the model, in the order the first layer holds them.</summary>
     public static IReadOnlyList<string> AdapterNames(this nn.Module model) =>
-        RequireAdapters(model).SelectMany(a => a.Adapter.AdapterNames).Distinct().ToList();
+        RequireLayers(model).SelectMany(a => a.Layer.AdapterNames).Distinct().ToList();
 
     /// <summary>Activates <paramref name="adapterName"/> (see <see cref="SetActiveAdapter"/>), then merges every adapted layer.</summary>
     public static void MergeAdapters(this nn.Module model, string adapterName)
