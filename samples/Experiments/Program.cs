@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using SingLoRA;
+using SingLoRA.Platform;
 using SingLoRA.Samples;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -5,6 +5,7 @@ using System.IO;
 using System.Linq;
 using SingLoRA;
 using SingLoRA.AdapterFiles;
+using SingLoRA.Platform;
 using SingLoRA.Samples;
 using Spectre.Console;
 using TorchSharp;

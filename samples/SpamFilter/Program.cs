@@ -5,6 +5,7 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using SingLoRA;
+using SingLoRA.Platform;
 using SingLoRA.Samples;
 using SpamFilter.Data;
 using SpamFilter.MiniLM;

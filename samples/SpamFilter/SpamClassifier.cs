@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using SingLoRA;
+using SingLoRA.Pretrained;
 using SpamFilter.MiniLM;
 using TorchSharp;
 using TorchSharp.Modules;

@@ -5,6 +5,7 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Text;
+using SingLoRA.Platform;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

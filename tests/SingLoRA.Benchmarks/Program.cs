@@ -5,6 +5,7 @@ using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Exporters;
 using BenchmarkDotNet.Running;
 using SingLoRA.Benchmarks;
+using SingLoRA.Platform;
 
 // Modes (see docs/performance.md):
 //   (BenchmarkDotNet arguments, e.g. --filter '*')   the BenchmarkDotNet suite; reports copied to docs/benchmarks/
@@ -39,7 +40,7 @@ switch (args.FirstOrDefault())
         foreach (var n in new[] { 100, 1000 }) GeneratorBreakdown.Run(n, 5);
         return 0;
     case "--quick": return QuickRun.Run(Console.Out) ? 0 : 1;
-    case "--device": SingLoRA.LibTorchRuntime.Configure(Console.Error); DeviceBench.Run(DeviceBench.Options.Parse(args), Console.Out); return 0;
+    case "--device": SingLoRA.Platform.LibTorchRuntime.Configure(Console.Error); DeviceBench.Run(DeviceBench.Options.Parse(args), Console.Out); return 0;
     case "--all":
         RunSuite(new[] { "--filter", "*" }, docs);
         Reports.Bytes(docs);

@@ -3,7 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Text;
 
-namespace SingLoRA;
+namespace SingLoRA.Injection;
 
 /// <summary>What <see cref="RuntimeInjection.AddSingLoRA(TorchSharp.torch.nn.Module, IEnumerable{string}, SingLoRAOptions, bool)"/> did to a model.</summary>
 /// <remarks>

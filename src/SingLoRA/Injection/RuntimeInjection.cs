@@ -4,6 +4,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Linq;
 using System.Reflection;
 using System.Text.RegularExpressions;
+using SingLoRA.Injection;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -5,7 +5,7 @@ using System.IO;
 using System.Linq;
 using System.Runtime.InteropServices;
 
-namespace SingLoRA;
+namespace SingLoRA.Platform;
 
 /// <summary>
 /// Runs TorchSharp on a libtorch that is installed on the machine (PyTorch's own <c>torch/lib</c>, or an unpacked libtorch

@@ -2,7 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 
-namespace SingLoRA;
+namespace SingLoRA.Pretrained;
 
 /// <summary>
 /// A pretrained checkpoint does not fit a model. <see cref="Problems"/> names every problem found (missing, unexpected,

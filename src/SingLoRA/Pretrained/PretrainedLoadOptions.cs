@@ -1,6 +1,6 @@
 using System;
 
-namespace SingLoRA;
+namespace SingLoRA.Pretrained;
 
 /// <summary>
 /// How <see cref="PretrainedLoader.LoadPretrained(TorchSharp.torch.nn.Module, string, PretrainedLoadOptions?)"/> matches a

@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Linq;
 using System.Text;
 
-namespace SingLoRA;
+namespace SingLoRA.Pretrained;
 
 /// <summary>One tensor copied from the checkpoint into the model.</summary>
 /// <param name="CheckpointKey">The key in the checkpoint.</param>

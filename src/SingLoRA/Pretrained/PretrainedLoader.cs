@@ -4,6 +4,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.IO;
 using System.Linq;
 using SingLoRA.AdapterFiles;
+using SingLoRA.Pretrained;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -4,6 +4,7 @@ using System.IO;
 using System.Linq;
 using SingLoRA;
 using SingLoRA.AdapterFiles;
+using SingLoRA.Platform;
 using SingLoRA.Samples;
 using TorchSharp;
 using TorchSharp.Modules;
