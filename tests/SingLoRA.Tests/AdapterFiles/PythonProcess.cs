@@ -7,8 +7,8 @@ using Xunit.Abstractions;
 
 namespace SingLoRA.Tests.AdapterFiles;
 
-/// <summary>Runs only where <c>/usr/bin/python3</c> can import torch (Debian: <c>apt-get install python3-torch</c>); skipped elsewhere.</summary>
-public sealed class PythonTorchFactAttribute : FactAttribute
+/// <summary>Whether <c>/usr/bin/python3</c> can import torch (Debian: <c>apt-get install python3-torch</c>); asked once.</summary>
+internal static class PythonTorch
 {
     private static readonly Lazy<bool> s_available = new(() =>
     {
@@ -23,9 +23,25 @@ public sealed class PythonTorchFactAttribute : FactAttribute
         }
     });
 
+    /// <summary>The skip reason where torch is missing, else null.</summary>
+    public static string? SkipReason => s_available.Value ? null : "needs /usr/bin/python3 with torch (apt-get install python3-torch)";
+}
+
+/// <summary>Runs only where <c>/usr/bin/python3</c> can import torch (Debian: <c>apt-get install python3-torch</c>); skipped elsewhere.</summary>
+public sealed class PythonTorchFactAttribute : FactAttribute
+{
     public PythonTorchFactAttribute()
     {
-        if (!s_available.Value) Skip = "needs /usr/bin/python3 with torch (apt-get install python3-torch)";
+        if (PythonTorch.SkipReason is { } reason) Skip = reason;
+    }
+}
+
+/// <summary>The theory twin of <see cref="PythonTorchFactAttribute"/>: skipped where <c>/usr/bin/python3</c> cannot import torch.</summary>
+public sealed class PythonTorchTheoryAttribute : TheoryAttribute
+{
+    public PythonTorchTheoryAttribute()
+    {
+        if (PythonTorch.SkipReason is { } reason) Skip = reason;
     }
 }
 

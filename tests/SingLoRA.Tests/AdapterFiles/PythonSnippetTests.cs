@@ -14,8 +14,16 @@ namespace SingLoRA.Tests.AdapterFiles;
 /// <summary>The Python snippet of docs/adapter-format.md, run in PyTorch, reproduces SingLoRA.Gen's merged export.</summary>
 public class PythonSnippetTests(ITestOutputHelper output)
 {
-    [PythonTorchFact]
-    public void The_documented_snippet_applies_an_adapter_file_in_PyTorch_exactly_as_SaveMerged_folds_it()
+    /// <summary>
+    /// The snippet's text as written in the doc, run twice: with the safetensors wheel (a stand-in here: Debian does not
+    /// package it) and without it, where it falls back to the repository's reader (<c>python/</c> on PYTHONPATH, as
+    /// the doc says). Each run also checks which reader the snippet bound, so a broken first import cannot hide
+    /// behind the fallback.
+    /// </summary>
+    [PythonTorchTheory]
+    [InlineData("wheel", "safetensors.torch")]
+    [InlineData("no-wheel", "singlora.safetensors")]
+    public void The_documented_snippet_applies_an_adapter_file_in_PyTorch_exactly_as_SaveMerged_folds_it(string reader, string module)
     {
         var dir = Directory.CreateTempSubdirectory("singlora-python-").FullName;
         try
@@ -36,16 +44,22 @@ public class PythonSnippetTests(ITestOutputHelper output)
                 model.SaveMerged(Path.Combine(dir, "merged.safetensors"));
             }
 
-            // The snippet exactly as documented; safetensors' load_file is replaced by a small stand-in, as the wheel is
-            // not installable from Debian's packages.
+            // The snippet exactly as documented: the python block of the section "Applying an adapter in PyTorch".
             var doc = File.ReadAllText(Path.Combine(PythonProcess.RepoRoot(), "docs", "adapter-format.md"));
-            File.WriteAllText(Path.Combine(dir, "snippet.py"), Regex.Match(doc, "```python\n(.*?)```", RegexOptions.Singleline).Groups[1].Value);
+            var section = doc[doc.IndexOf("## Applying an adapter in PyTorch", StringComparison.Ordinal)..];
+            var snippet = Regex.Match(section, "```python\n(.*?)```", RegexOptions.Singleline).Groups[1].Value;
+            Assert.Contains("def apply_adapter(", snippet);
+            File.WriteAllText(Path.Combine(dir, "snippet.py"), snippet);
             var python = PythonProcess.TestScripts;
-            Directory.CreateDirectory(Path.Combine(dir, "safetensors"));
-            File.WriteAllText(Path.Combine(dir, "safetensors", "__init__.py"), "");
-            File.Copy(Path.Combine(python, "safetensors_torch_standin.py"), Path.Combine(dir, "safetensors", "torch.py"));
+            if (reader == "wheel")
+            {
+                Directory.CreateDirectory(Path.Combine(dir, "safetensors"));
+                File.WriteAllText(Path.Combine(dir, "safetensors", "__init__.py"), "");
+                File.Copy(Path.Combine(python, "safetensors_torch_standin.py"), Path.Combine(dir, "safetensors", "torch.py"));
+            }
 
-            var stdout = PythonProcess.Run(output, new[] { Path.Combine(python, "check_snippet.py"), dir });
+            var stdout = PythonProcess.Run(output, new[] { Path.Combine(python, "check_snippet.py"), dir, reader });
+            Assert.Contains($"snippet's load_file: {module}\n", stdout);
             Assert.Contains("max |python - SaveMerged|", stdout);
         }
         finally

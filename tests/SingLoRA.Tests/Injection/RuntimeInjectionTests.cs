@@ -5,6 +5,7 @@ using System.IO;
 using System.Linq;
 using System.Reflection;
 using SingLoRA.AdapterFiles;
+using SingLoRA.Injection;
 using SingLoRA.Tests.AdapterFiles;
 using SingLoRA.Tests.Runtime;
 using SingLoRA.TestModels;

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using SingLoRA.AdapterFiles;
+using SingLoRA.Pretrained;
 using SingLoRA.Tests.AdapterFiles;
 using TorchSharp;
 using TorchSharp.Modules;

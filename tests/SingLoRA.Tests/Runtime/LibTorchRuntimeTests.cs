@@ -1,5 +1,6 @@
 using System;
 using System.IO;
+using SingLoRA.Platform;
 using Xunit;
 
 namespace SingLoRA.Tests.Runtime;
