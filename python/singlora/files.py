@@ -23,7 +23,7 @@ from .safetensors import SafeTensorsFormatError, dtype_name, read_bytes, reject_
 WEIGHTS_FILE = "adapter_model.safetensors"
 CONFIG_FILE = "adapter_config.json"
 FORMAT_NAME = "singlora-adapter"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the ramp length is `ramp_length`, as in the options (1 wrote `ramp_steps`)
 LIBRARY = "singlora-python"
 
 
@@ -80,7 +80,7 @@ def save_adapters(model: nn.Module, directory: str, modules_to_save: Sequence[st
     config = {
         "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "method": "singlora",
         "library": LIBRARY, "library_version": __version__, "adapter_name": "default",
-        "r": shared("rank"), "alpha": shared("alpha"), "scaling": shared("scaling"), "ramp_steps": shared("ramp_steps"),
+        "r": shared("rank"), "alpha": shared("alpha"), "scaling": shared("scaling"), "ramp_length": shared("ramp_length"),
         "step": shared("step"), "init": shared("init"), "dropout": shared("dropout"),
         "merge_state": "merged" if all(t["merged"] for t in targets) else "partial" if any(t["merged"] for t in targets) else "unmerged",
         "target_modules": [t["path"] for t in targets],
@@ -102,7 +102,7 @@ def _describe(path: str, layer: SingLoRALinear) -> dict:
     target = {
         "path": path, "kind": "singlora", "in_features": layer.in_features, "out_features": layer.out_features,
         "dtype": dtype_name(layer.weight.dtype), "adapter_dtype": dtype_name(layer.singlora_A.dtype), "rank": o.rank, "alpha": float(o.alpha), "scaling": o.scaling,
-        "ramp_steps": o.ramp_steps, "step": layer.ramp_step, "init": o.init, "dropout": float(o.dropout),
+        "ramp_length": o.ramp_length, "step": layer.ramp_step, "init": o.init, "dropout": float(o.dropout),
         "merged": layer.merged,
     }
     if layer.merged:
@@ -140,15 +140,15 @@ _CHECKS = {
                 "an object of tensor name to shape"),
 }
 _TOP = {"format": "string", "format_version": "int>=0", "method": "method", "library": "string", "library_version": "string",
-        "r": "int>=1", "alpha": "positive", "scaling": "scaling", "ramp_steps": "int>=0", "step": "int>=0", "init": "init",
+        "r": "int>=1", "alpha": "positive", "scaling": "scaling", "ramp_length": "int>=0", "step": "int>=0", "init": "init",
         "dropout": "dropout", "merge_state": "merge_state", "target_modules": "paths", "targets": "list",
         "weights_file": "string", "weights_sha256": "sha256", "adapter_name": "string", "modules_to_save": "paths"}
 _TOP_REQUIRED = ("format", "format_version", "targets", "weights_sha256")
 _TARGET = {"path": "string", "kind": "kind", "in_features": "int>=1", "out_features": "int>=1", "dtype": "float_dtype", "adapter_dtype": "float_dtype",
-           "rank": "int>=1", "alpha": "positive", "scaling": "scaling", "ramp_steps": "int>=0", "step": "int>=0", "init": "init",
+           "rank": "int>=1", "alpha": "positive", "scaling": "scaling", "ramp_length": "int>=0", "step": "int>=0", "init": "init",
            "dropout": "dropout", "merged": "bool", "merged_scale": "finite", "tensors": "tensors"}
 _TARGET_REQUIRED = ("path", "kind", "in_features", "out_features", "dtype", "rank", "alpha", "scaling", "dropout", "merged", "tensors")
-_SINGLORA_REQUIRED = ("ramp_steps", "step", "init")
+_SINGLORA_REQUIRED = ("ramp_length", "step", "init")
 
 
 def _check_fields(obj: dict, spec: Dict[str, str], required, where: str, problems: List[str]) -> None:
@@ -181,7 +181,9 @@ def read_config(directory: str) -> dict:
     if config["format"] != FORMAT_NAME:
         problems.append(f"{CONFIG_FILE} has format '{config['format']}', expected '{FORMAT_NAME}'.")
     if config["format_version"] != FORMAT_VERSION:
-        problems.append(f"{CONFIG_FILE} has format_version {config['format_version']}; this package reads version {FORMAT_VERSION}.")
+        problems.append(f"{CONFIG_FILE} has format_version {config['format_version']}; this package reads version {FORMAT_VERSION}."
+                        + (" Version 1 named the ramp length ramp_steps: rename every \"ramp_steps\" key to \"ramp_length\" and set"
+                           " \"format_version\": 2, or save the adapters again." if config["format_version"] == 1 else ""))
     if config.get("weights_file", WEIGHTS_FILE) != WEIGHTS_FILE:
         problems.append(f"{CONFIG_FILE} names the tensors file '{config['weights_file']}'; the format's tensors file is '{WEIGHTS_FILE}'.")
 
@@ -216,7 +218,7 @@ def read_config(directory: str) -> dict:
         problems.append(f"target_modules {config['target_modules']} differs from the targets' paths {paths}.")
     singlora = [t for t in targets if t["kind"] == "singlora"]
     for field, per_target, among in (("r", "rank", targets), ("alpha", "alpha", targets), ("scaling", "scaling", targets),
-                                     ("dropout", "dropout", targets), ("ramp_steps", "ramp_steps", singlora),
+                                     ("dropout", "dropout", targets), ("ramp_length", "ramp_length", singlora),
                                      ("step", "step", singlora), ("init", "init", singlora)):
         if config.get(field) is not None and any(t[per_target] != config[field] for t in among):
             problems.append(f"The config's {field} is {json.dumps(config[field])} but not every target has {per_target} {json.dumps(config[field])}.")
@@ -309,7 +311,7 @@ def _validate(layers: List[Tuple[str, SingLoRALinear]], config: dict, tensors: D
         o = layer.options
         model_values = {"kind": "singlora", "in_features": layer.in_features, "out_features": layer.out_features,
                         "dtype": dtype_name(layer.weight.dtype), "rank": o.rank, "alpha": o.alpha, "scaling": o.scaling,
-                        "ramp_steps": o.ramp_steps, "init": o.init, "dropout": o.dropout}
+                        "ramp_length": o.ramp_length, "init": o.init, "dropout": o.dropout}
         if "adapter_dtype" in t:   # absent from files written before it was recorded; the tensor's dtype is checked either way
             model_values["adapter_dtype"] = dtype_name(layer.singlora_A.dtype)
         for field, value in model_values.items():
@@ -400,7 +402,7 @@ def attach_adapters(model: nn.Module, directory: str) -> dict:
             # A's dtype as saved: the base's (same_as_base) or float32 on a 16-bit base (at_least_float32, the default).
             same = t["dtype"] in ("BF16", "F16") and t.get("adapter_dtype", t["dtype"]) == t["dtype"]
             precision = "same_as_base" if same else "at_least_float32"
-            plan.append((t["path"], module, SingLoRAOptions(t["rank"], float(t["alpha"]), t["ramp_steps"], float(t["dropout"]), t["scaling"], t["init"], precision)))
+            plan.append((t["path"], module, SingLoRAOptions(t["rank"], float(t["alpha"]), t["ramp_length"], float(t["dropout"]), t["scaling"], t["init"], precision)))
     if problems:
         raise AdapterLoadError(directory, problems)
 

@@ -29,7 +29,7 @@ class SingLoRAOptions:
 
     rank: int
     alpha: float = 16.0
-    ramp_steps: int = 100
+    ramp_length: int = 100
     dropout: float = 0.0
     scaling: str = "alpha_over_rank"
     init: str = "kaiming_width"
@@ -41,8 +41,8 @@ class SingLoRAOptions:
             raise ValueError(f"rank must be an integer of at least 1, but was {self.rank!r}. Typical ranks are 4 to 64.")
         if not is_number(self.alpha) or not math.isfinite(self.alpha) or self.alpha <= 0:
             raise ValueError(f"alpha must be a finite positive number, but was {self.alpha!r}. A common choice is 16 or twice the rank.")
-        if not is_int(self.ramp_steps) or self.ramp_steps < 0:
-            raise ValueError(f"ramp_steps must be 0 (no ramp) or a positive number of optimizer steps, but was {self.ramp_steps!r}.")
+        if not is_int(self.ramp_length) or self.ramp_length < 0:
+            raise ValueError(f"ramp_length must be 0 (no ramp) or a positive number of optimizer steps, but was {self.ramp_length!r}.")
         if not is_number(self.dropout) or not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), but was {self.dropout!r}. Use 0 to turn dropout off.")
         if self.scaling not in SCALINGS:
@@ -75,11 +75,11 @@ def adapter_dtype(base_dtype: torch.dtype, precision: str) -> torch.dtype:
     return base_dtype
 
 
-def ramp_value(step: int, ramp_steps: int) -> float:
+def ramp_value(step: int, ramp_length: int) -> float:
     """``u(t) = min(t / T, 1)``, and 1 for ``T = 0``."""
-    if step < 0 or ramp_steps < 0:
-        raise ValueError(f"The step ({step}) and the ramp length ({ramp_steps}) cannot be negative.")
-    return 1.0 if ramp_steps == 0 else min(step / ramp_steps, 1.0)
+    if step < 0 or ramp_length < 0:
+        raise ValueError(f"The step ({step}) and the ramp length ({ramp_length}) cannot be negative.")
+    return 1.0 if ramp_length == 0 else min(step / ramp_length, 1.0)
 
 
 class SingLoRALinear(nn.Module):
@@ -118,8 +118,8 @@ class SingLoRALinear(nn.Module):
         return self.options.rank
 
     @property
-    def ramp_steps(self) -> int:
-        return self.options.ramp_steps
+    def ramp_length(self) -> int:
+        return self.options.ramp_length
 
     @property
     def scale(self) -> float:
@@ -133,7 +133,7 @@ class SingLoRALinear(nn.Module):
 
     @property
     def ramp_value(self) -> float:
-        return ramp_value(self.ramp_step, self.ramp_steps)
+        return ramp_value(self.ramp_step, self.ramp_length)
 
     @property
     def current_scale(self) -> float:
@@ -162,11 +162,11 @@ class SingLoRALinear(nn.Module):
         # on the buffer's device (no host synchronisation), in the same order of operations as the .NET layer.
         a = self.singlora_A if self.singlora_A.dtype == x.dtype else self.singlora_A.to(x.dtype)  # a float32 master A on a 16-bit base
         h = x.matmul(a[: self.in_features])
-        if self.ramp_steps == 0:
+        if self.ramp_length == 0:
             h = h * self.scale
         else:  # s·u(t) = min(t·s/T, s), in float64 for a float64 layer
             t = self.singlora_step.to(torch.float64 if h.dtype == torch.float64 else torch.float32)
-            h = h * (t * (self.scale / self.ramp_steps)).clamp(max=self.scale)
+            h = h * (t * (self.scale / self.ramp_length)).clamp(max=self.scale)
         return out + h.matmul(a[: self.out_features].t())
 
     # ------------------------------------------------------------------------------------------ merge rules
@@ -259,7 +259,7 @@ class SingLoRALinear(nn.Module):
     def extra_repr(self) -> str:
         o = self.options
         return (f"in_features={self.in_features}, out_features={self.out_features}, rank={o.rank}, alpha={o.alpha}, "
-                f"ramp_steps={o.ramp_steps}, scaling={o.scaling}, init={o.init}, dropout={o.dropout}")
+                f"ramp_length={o.ramp_length}, scaling={o.scaling}, init={o.init}, dropout={o.dropout}")
 
 
 def initialize(a: torch.Tensor, init: str, width: int, rank: int) -> None:

@@ -20,8 +20,8 @@ def plain(seed=0):
 
 def adapted(step=3, seed=0):
     m = plain(seed)
-    singlora.inject_singlora(m, ["down", "up"], SingLoRAOptions(2, alpha=3.0, ramp_steps=10))
-    singlora.inject_singlora(m, ["sq"], SingLoRAOptions(3, ramp_steps=0, scaling="alpha_over_sqrt_rank", init="gaussian", dropout=0.25))
+    singlora.inject_singlora(m, ["down", "up"], SingLoRAOptions(2, alpha=3.0, ramp_length=10))
+    singlora.inject_singlora(m, ["sq"], SingLoRAOptions(3, ramp_length=0, scaling="alpha_over_sqrt_rank", init="gaussian", dropout=0.25))
     with torch.no_grad():
         for p in singlora.adapter_parameters(m):
             p.normal_(0, 0.5)
@@ -49,7 +49,7 @@ def test_a_saved_folder_loads_back_with_A_the_step_and_the_options(tmp_path):
     assert config == written and config["step"] == 4 and config["merge_state"] == "unmerged" and "r" not in config
     assert config["targets"][2] == {
         "path": "sq", "kind": "singlora", "in_features": 7, "out_features": 7, "dtype": "F32", "adapter_dtype": "F32", "rank": 3, "alpha": 16.0,
-        "scaling": "alpha_over_sqrt_rank", "ramp_steps": 0, "step": 4, "init": "gaussian", "dropout": 0.25, "merged": False,
+        "scaling": "alpha_over_sqrt_rank", "ramp_length": 0, "step": 4, "init": "gaussian", "dropout": 0.25, "merged": False,
         "tensors": {"singlora_A": [7, 3], "singlora_step": []}}
     target = adapted(step=0, seed=5)
     target.load_state_dict({k: v for k, v in source.state_dict().items() if "singlora" not in k}, strict=False)
@@ -118,7 +118,8 @@ def test_unknown_fields_are_ignored(tmp_path):
     (lambda c: c["targets"][1].update(merged="no"), "'merged' is \"no\"; expected true or false"),
     (lambda c: c["targets"][2].update(step=-1), "'step' is -1; expected an integer >= 0"),
     (lambda c: c["targets"][2].pop("init"), "has no 'init'"),
-    (lambda c: c.update(format_version=2), "format_version 2; this package reads version 1"),
+    (lambda c: c.update(format_version=3), "format_version 3; this package reads version 2"),
+    (lambda c: c.update(format_version=1), "rename every \"ramp_steps\" key to \"ramp_length\""),
     (lambda c: c.update(format="peft"), "format 'peft'"),
     (lambda c: c.update(scaling="alpha_over_rank"), "scaling is \"alpha_over_rank\" but not every target"),
     (lambda c: c.update(merge_state="merged"), "merge_state is 'merged' but"),
@@ -140,7 +141,7 @@ def test_known_fields_are_checked_strictly(tmp_path, edit, message):
 def test_a_failed_load_names_every_problem_and_changes_nothing(tmp_path):
     singlora.save_adapters(adapted(), str(tmp_path))
     target = plain()
-    singlora.inject_singlora(target, ["down", "sq"], SingLoRAOptions(2, alpha=3.0, ramp_steps=10))
+    singlora.inject_singlora(target, ["down", "sq"], SingLoRAOptions(2, alpha=3.0, ramp_length=10))
     before = snapshot(target)
     with pytest.raises(AdapterLoadError) as error:
         singlora.load_adapters(target, str(tmp_path))
@@ -223,7 +224,7 @@ def test_a_config_that_names_a_key_twice_is_refused(tmp_path):
 def test_modules_to_save_are_saved_whole_beside_the_adapters_and_loaded_back(tmp_path):
     def model():
         m = plain()
-        singlora.inject_singlora(m, ["down", "up"], SingLoRAOptions(2, ramp_steps=0))
+        singlora.inject_singlora(m, ["down", "up"], SingLoRAOptions(2, ramp_length=0))
         return m.eval()
     source = model()
     with torch.no_grad():
@@ -242,7 +243,7 @@ def test_modules_to_save_are_saved_whole_beside_the_adapters_and_loaded_back(tmp
 
 def test_a_bf16_base_gets_a_float32_master_A_unless_same_as_base_is_asked_for():
     base = nn.Linear(8, 8).to(torch.bfloat16)
-    layer = singlora.SingLoRALinear(base, SingLoRAOptions(2, ramp_steps=0))
+    layer = singlora.SingLoRALinear(base, SingLoRAOptions(2, ramp_length=0))
     assert layer.singlora_A.dtype == torch.float32
     assert layer(torch.randn(3, 8).to(torch.bfloat16)).dtype == torch.bfloat16
     same = singlora.SingLoRALinear(nn.Linear(8, 8).to(torch.bfloat16), SingLoRAOptions(2, precision="same_as_base"))

@@ -25,14 +25,14 @@ def reference(layer, x):
     a, w = layer.singlora_A.double(), layer.weight.double()
     o = layer.options
     s = o.alpha / (math.sqrt(o.rank) if o.scaling == "alpha_over_sqrt_rank" else o.rank)
-    u = 1.0 if o.ramp_steps == 0 else min(layer.ramp_step / o.ramp_steps, 1.0)
+    u = 1.0 if o.ramp_length == 0 else min(layer.ramp_step / o.ramp_length, 1.0)
     y = x.double() @ w.T + (0 if layer.bias is None else layer.bias.double())
     return y + s * u * (x.double() @ a[:d_in]) @ a[:d_out].T
 
 
 @pytest.mark.parametrize("d_in,d_out", SHAPES)
-@pytest.mark.parametrize("options,step", [({"ramp_steps": 10}, 4), ({"ramp_steps": 10}, 25), ({"ramp_steps": 0}, 0),
-                                          ({"ramp_steps": 7, "scaling": "alpha_over_sqrt_rank", "alpha": 3.0}, 3)])
+@pytest.mark.parametrize("options,step", [({"ramp_length": 10}, 4), ({"ramp_length": 10}, 25), ({"ramp_length": 0}, 0),
+                                          ({"ramp_length": 7, "scaling": "alpha_over_sqrt_rank", "alpha": 3.0}, 3)])
 def test_forward_is_the_documented_formula(d_in, d_out, options, step):
     layer = make(d_in, d_out, bias=d_in != 12, **options)
     layer.set_ramp_step(step)
@@ -42,7 +42,7 @@ def test_forward_is_the_documented_formula(d_in, d_out, options, step):
 
 
 def test_step_zero_is_the_frozen_layer_and_A_gets_no_gradient():
-    layer = make(8, 5, ramp_steps=10)
+    layer = make(8, 5, ramp_length=10)
     x = torch.randn(4, 8)
     y = layer(x)
     assert torch.equal(y, nn.functional.linear(x, layer.weight, layer.bias))
@@ -53,7 +53,7 @@ def test_step_zero_is_the_frozen_layer_and_A_gets_no_gradient():
 
 
 def test_the_ramp_counts_optimizer_steps_not_forwards():
-    layer = make(6, 6, ramp_steps=4)
+    layer = make(6, 6, ramp_length=4)
     for _ in range(5):
         layer(torch.randn(2, 6))
     layer.eval()
@@ -85,7 +85,7 @@ def test_gaussian_init_has_variance_one_over_n():
 @pytest.mark.parametrize("options,message", [
     ({"rank": 0}, "rank must be an integer of at least 1"), ({"rank": 10}, "larger than min"),
     ({"rank": 2, "alpha": 0}, "alpha must be a finite positive"), ({"rank": 2, "dropout": 1.0}, r"dropout must be in \[0, 1\)"),
-    ({"rank": 2, "ramp_steps": -1}, "ramp_steps must be 0"), ({"rank": 2, "scaling": "alpha"}, "scaling must be one of"),
+    ({"rank": 2, "ramp_length": -1}, "ramp_length must be 0"), ({"rank": 2, "scaling": "alpha"}, "scaling must be one of"),
     ({"rank": 2, "init": "kaiming"}, "init must be one of")])
 def test_bad_options_say_what_is_wrong(options, message):
     with pytest.raises(ValueError, match=message):
@@ -94,7 +94,7 @@ def test_bad_options_say_what_is_wrong(options, message):
 
 @pytest.mark.parametrize("d_in,d_out", SHAPES)
 def test_merge_folds_the_update_and_unmerge_subtracts_exactly_what_it_added(d_in, d_out):
-    layer = make(d_in, d_out, ramp_steps=10)
+    layer = make(d_in, d_out, ramp_length=10)
     layer.set_ramp_step(6)
     w0 = layer.weight.detach().clone()
     x = torch.randn(5, d_in)
@@ -125,7 +125,7 @@ def test_a_merged_layer_refuses_state_dicts():
 
 
 def test_merge_math_runs_in_float32_for_a_bfloat16_base():
-    layer = make(8, 6, dtype=torch.bfloat16, ramp_steps=0)
+    layer = make(8, 6, dtype=torch.bfloat16, ramp_length=0)
     expected = (layer.weight.float() + layer.delta_weight()).to(torch.bfloat16)
     assert layer.delta_weight().dtype == torch.float32
     layer.merge()
@@ -133,7 +133,7 @@ def test_merge_math_runs_in_float32_for_a_bfloat16_base():
 
 
 def test_non_finite_merges_are_refused_and_leave_the_weight_untouched():
-    layer = make(6, 6, ramp_steps=0)
+    layer = make(6, 6, ramp_length=0)
     w0 = layer.weight.detach().clone()
     with torch.no_grad():
         layer.singlora_A[0, 0] = float("nan")
@@ -141,7 +141,7 @@ def test_non_finite_merges_are_refused_and_leave_the_weight_untouched():
         layer.merge()
     assert torch.equal(layer.weight, w0) and not layer.merged
     # A finite float32 update that overflows the float16 base: the merged copy is checked whole.
-    half = make(6, 6, dtype=torch.float16, ramp_steps=0)
+    half = make(6, 6, dtype=torch.float16, ramp_length=0)
     with torch.no_grad():
         half.singlora_A.fill_(100.0)
     w0 = half.weight.detach().clone()
@@ -153,7 +153,7 @@ def test_non_finite_merges_are_refused_and_leave_the_weight_untouched():
 
 
 def test_dropout_applies_to_the_adapter_path_in_training_only():
-    layer = make(16, 16, ramp_steps=0, dropout=0.5)
+    layer = make(16, 16, ramp_length=0, dropout=0.5)
     x = torch.randn(64, 16)
     layer.eval()
     assert torch.equal(layer(x), layer(x))

@@ -59,7 +59,7 @@ def test_a_layer_is_adapted_once():
 
 def test_freezing_leaves_only_the_adapters_trainable_and_ramp_moves_all_layers():
     m = model()
-    singlora.inject_singlora(m, ["q", "v"], SingLoRAOptions(2, ramp_steps=4))
+    singlora.inject_singlora(m, ["q", "v"], SingLoRAOptions(2, ramp_length=4))
     singlora.freeze_all_but_adapters(m)
     assert [n for n, p in m.named_parameters() if p.requires_grad] == [
         "blocks.0.q.singlora_A", "blocks.0.v.singlora_A", "blocks.1.q.singlora_A", "blocks.1.v.singlora_A"]
@@ -73,7 +73,7 @@ def test_freezing_leaves_only_the_adapters_trainable_and_ramp_moves_all_layers()
 
 def test_merging_a_model_is_all_or_nothing():
     m = model()
-    singlora.inject_singlora(m, ["q", "k"], SingLoRAOptions(2, ramp_steps=0))
+    singlora.inject_singlora(m, ["q", "k"], SingLoRAOptions(2, ramp_length=0))
     weights = {k: v.clone() for k, v in m.state_dict().items()}
     with torch.no_grad():
         m.blocks[1].k.singlora_A[0, 0] = float("inf")  # the last layer refuses

@@ -18,7 +18,7 @@ def run(tmp_path, monkeypatch):
     torch.manual_seed(0)
     model = quickstart_twin.TinyTransformer(**SIZES)
     singlora.save_file(model.state_dict(), str(tmp_path / "base.safetensors"))
-    singlora.inject_singlora(model, ["q", "k", "v"], singlora.SingLoRAOptions(2, alpha=4.0, ramp_steps=6))
+    singlora.inject_singlora(model, ["q", "k", "v"], singlora.SingLoRAOptions(2, alpha=4.0, ramp_length=6))
     singlora.set_ramp_step(model, 2)
     singlora.save_adapters(model, str(tmp_path / "start"))
     x, y = quickstart_twin.copy_task(24, 10, 8, 2, torch.Generator().manual_seed(1))

@@ -16,12 +16,13 @@ public sealed record AdapterConfig
     public const string FormatName = "singlora-adapter";
 
     /// <summary>The format version this library writes and reads.</summary>
-    public const int CurrentFormatVersion = 1;
+    /// <remarks>Version 2 names the ramp length <c>ramp_length</c>, as the options do (version 1 wrote <c>ramp_steps</c>).</remarks>
+    public const int CurrentFormatVersion = 2;
 
     /// <summary>Always <c>singlora-adapter</c>.</summary>
     public string Format { get; init; } = FormatName;
 
-    /// <summary>The format version (1).</summary>
+    /// <summary>The format version (2).</summary>
     public int FormatVersion { get; init; } = CurrentFormatVersion;
 
     /// <summary><c>singlora</c>, <c>lora</c>, or <c>mixed</c> when the model has both kinds of adapted layer.</summary>
@@ -55,8 +56,7 @@ public sealed record AdapterConfig
     /// <summary>The scaling rule shared by every target, or null.</summary>
     public ScalingRule? Scaling { get; init; }
 
-    /// <summary>The ramp length <c>T</c> shared by every SingLoRA target, or null. JSON <c>ramp_steps</c>.</summary>
-    [JsonPropertyName("ramp_steps")]
+    /// <summary>The ramp length <c>T</c> shared by every SingLoRA target, or null. JSON <c>ramp_length</c>.</summary>
     public long? RampLength { get; init; }
 
     /// <summary>The ramp step <c>t</c> shared by every SingLoRA target, or null.</summary>
@@ -95,7 +95,7 @@ public sealed record AdapterConfig
         if (Method != "singlora")
             throw new System.InvalidOperationException($"This adapter file's method is '{Method}', not 'singlora'; its targets say how each layer was adapted.");
         if (Rank is not { } rank || Alpha is not { } alpha || Scaling is not { } scaling || Dropout is not { } dropout || RampLength is not { } ramp || Init is not { } init)
-            throw new System.InvalidOperationException("This adapter file's targets do not share one set of options (a summary field such as r, alpha or ramp_steps is absent); read each of its Targets instead.");
+            throw new System.InvalidOperationException("This adapter file's targets do not share one set of options (a summary field such as r, alpha or ramp_length is absent); read each of its Targets instead.");
         bool sameAsBase = Targets.Any(t => t.AdapterDtype is { } a && t.Dtype is "BF16" or "F16" && a == t.Dtype);
         var options = new SingLoRAOptions(rank, alpha, ramp, dropout, scaling, init, sameAsBase ? AdapterPrecision.SameAsBase : AdapterPrecision.AtLeastFloat32);
         return new SingLoRAConfig(options) { Targets = TargetModules.ToList(), ModulesToSave = ModulesToSave.ToList() };
@@ -145,8 +145,7 @@ public sealed record AdapterTarget
     /// <summary>The scaling rule.</summary>
     public ScalingRule Scaling { get; init; }
 
-    /// <summary>The ramp length <c>T</c> (SingLoRA only). JSON <c>ramp_steps</c>.</summary>
-    [JsonPropertyName("ramp_steps")]
+    /// <summary>The ramp length <c>T</c> (SingLoRA only). JSON <c>ramp_length</c>.</summary>
     public long? RampLength { get; init; }
 
     /// <summary>The ramp step <c>t</c> when saved (SingLoRA only; equals the saved <c>singlora_step</c> tensor).</summary>

@@ -158,7 +158,8 @@ public static class AdapterFile
             if (config.Format != AdapterConfig.FormatName)
                 problems.Add($"{ConfigFileName} has format '{config.Format}', expected '{AdapterConfig.FormatName}'.");
             if (config.FormatVersion != AdapterConfig.CurrentFormatVersion)
-                problems.Add($"{ConfigFileName} has format_version {config.FormatVersion}; this library reads version {AdapterConfig.CurrentFormatVersion}.");
+                problems.Add($"{ConfigFileName} has format_version {config.FormatVersion}; this library reads version {AdapterConfig.CurrentFormatVersion}." +
+                    (config.FormatVersion == 1 ? " Version 1 (SingLoRA.Gen 0.1) named the ramp length ramp_steps: rename every \"ramp_steps\" key to \"ramp_length\" and set \"format_version\": 2, or save the adapters again with this version." : ""));
             if (config.Targets is null || config.Targets.Any(t => t is null || t.Path is null || t.Tensors is null))
                 problems.Add($"{ConfigFileName} has a missing or incomplete 'targets' list.");
         }
@@ -350,7 +351,7 @@ public static class AdapterFile
                 Check("rank", t.Rank, m.Rank);
                 Check("alpha", t.Alpha, m.Alpha);
                 Check("scaling", t.Scaling, m.Scaling);
-                Check("ramp_steps", t.RampLength, m.RampLength);
+                Check("ramp_length", t.RampLength, m.RampLength);
                 Check("init", t.Init, m.Init);
                 Check("dropout", t.Dropout, m.Dropout);
                 foreach (var problem in layer.CheckSaved(t, key => file.Tensors.TryGetValue(Key(path, key), out var saved) ? saved : null))
@@ -375,7 +376,7 @@ public static class AdapterFile
         Summary("alpha", config.Alpha, t => (double?)t.Alpha);
         Summary("scaling", config.Scaling, t => (ScalingRule?)t.Scaling);
         Summary("dropout", config.Dropout, t => (double?)t.Dropout);
-        Summary("ramp_steps", config.RampLength, t => t.RampLength);
+        Summary("ramp_length", config.RampLength, t => t.RampLength);
         Summary("init", config.Init, t => t.Init);
         return problems;
     }

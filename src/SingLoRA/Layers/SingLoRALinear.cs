@@ -222,6 +222,6 @@ public sealed class SingLoRALinear : AdaptedLinear
 
     /// <inheritdoc />
     public override string ToString() =>
-        $"SingLoRALinear(in_features={in_features}, out_features={out_features}, rank={Rank}, alpha={Options.Alpha}, ramp_steps={RampLength}, scaling={Options.Scaling}, init={Options.Init}" +
+        $"SingLoRALinear(in_features={in_features}, out_features={out_features}, rank={Rank}, alpha={Options.Alpha}, ramp_length={RampLength}, scaling={Options.Scaling}, init={Options.Init}" +
         (AdapterNames.Count > 1 ? $", adapters=[{string.Join(", ", AdapterNames)}], active={ActiveAdapter})" : ")");
 }

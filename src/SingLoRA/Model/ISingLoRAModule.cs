@@ -14,8 +14,9 @@ namespace SingLoRA;
 public interface ISingLoRAModule
 {
     /// <summary>
-    /// The options of the module's adapters: the <c>[SingLoRA]</c> attribute's, as changed by a
-    /// <see cref="SingLoRAOverrides"/> scope active when the adapters were created (the attribute's before that).
+    /// The options of the module's adapters (its default adapter's, read from the adapters themselves): the
+    /// <c>[SingLoRA]</c> attribute's, as changed by a <see cref="SingLoRAOverrides"/> scope active when they were created or
+    /// replaced by <see cref="SingLoRAModuleExtensions.ApplySingLoRA"/>; the attribute's while the module has none.
     /// </summary>
     SingLoRAOptions SingLoRAOptions { get; }
 

@@ -109,7 +109,7 @@ public class AdapterLoadValidationTests
         {
             "rank" => "rank is 2 in the config but 4 in the model",
             "alpha" => "alpha is 4 in the config but 8 in the model",
-            "ramp" => "ramp_steps is 10 in the config but 20 in the model",
+            "ramp" => "ramp_length is 10 in the config but 20 in the model",
             "scaling" => "scaling is AlphaOverRank in the config but AlphaOverSqrtRank in the model",
             "init" => "init is KaimingWidth in the config but KaimingRank in the model",
             "dropout" => "dropout is 0 in the config but 0.2 in the model",
@@ -161,6 +161,7 @@ public class AdapterLoadValidationTests
     [InlineData("config-not-json")]
     [InlineData("config-wrong-format")]
     [InlineData("config-future-version")]
+    [InlineData("config-version-1")]
     [InlineData("config-bad-enum")]
     public void Broken_configs_give_a_clear_error(string how)
     {
@@ -175,6 +176,7 @@ public class AdapterLoadValidationTests
             case "config-not-json": File.WriteAllText(config, File.ReadAllText(config)[..40]); break;
             case "config-wrong-format": Helpers.FixConfig(dir.Path, c => c["format"] = "peft"); break;
             case "config-future-version": Helpers.FixConfig(dir.Path, c => c["format_version"] = 7); break;
+            case "config-version-1": Helpers.FixConfig(dir.Path, c => c["format_version"] = 1); break;
             case "config-bad-enum": Helpers.FixConfig(dir.Path, c => c["targets"]![0]!["scaling"] = "alpha_times_pi"); break;
         }
         var e = LoadFails(new Net(), dir.Path);
@@ -184,6 +186,7 @@ public class AdapterLoadValidationTests
             "missing-weights" => "adapter_model.safetensors not found",
             "config-wrong-format" => "has format 'peft'",
             "config-future-version" => "has format_version 7",
+            "config-version-1" => "rename every \"ramp_steps\" key to \"ramp_length\"",
             _ => "is not a valid adapter config",
         };
         Assert.Contains(expected, e.Message);

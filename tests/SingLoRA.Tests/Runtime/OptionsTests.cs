@@ -53,7 +53,7 @@ public class OptionsTests
     }
 
     [Fact]
-    public void Negative_ramp_steps_are_rejected()
+    public void Negative_ramp_length_are_rejected()
     {
         using var scope = NewDisposeScope();
         var layer = new SingLoRALinear(nn.Linear(8, 8), new SingLoRAOptions(2));
