@@ -133,7 +133,7 @@ internal static class ModuleEmitter
         w.Line(GeneratedCode);
         w.Line($"protected override void {GeneratedNames.RegisterComponents}()").Open();
         w.Line("base.RegisterComponents();");
-        w.Line($"{GeneratedNames.DescriptorField}.Attach(this, this._internal_submodules);");
+        w.Line($"{GeneratedNames.DescriptorField}.Attach(this);");
         w.Close();
     }
 

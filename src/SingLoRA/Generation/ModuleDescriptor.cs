@@ -79,22 +79,24 @@ public sealed class ModuleDescriptor<TModule> : ModuleDescriptor where TModule :
     /// </summary>
     /// <exception cref="InvalidOperationException">A target is null, holds something other than a <see cref="Linear"/>, is not
     /// registered, or does not fit the options (the rank above <c>min(d_in, d_out)</c>).</exception>
-    public void Attach(TModule module, OrderedDict<string, nn.Module> submodules)
+    public void Attach(TModule module)
     {
         ArgumentNullException.ThrowIfNull(module);
-        ArgumentNullException.ThrowIfNull(submodules);
         if (_targets.Length == 0 || IsAttached(module)) return;
 
         int? index = _layerIndex?.Invoke(module);
         bool attributeChooses = index is not { } i || _adaptsLayer is null || _adaptsLayer(i);
         var options = SingLoRAOverrides.Resolve(Declared, typeof(TModule), index, attributeChooses);
-        AttachCore(module, submodules, options, _ => true);
+        AttachCore(module, options, _ => true);
     }
 
     // Wraps each chosen target's Linear with `options` (null: none of them), leaving the others plain. Every target is read
-    // and checked before anything changes.
-    private void AttachCore(TModule module, OrderedDict<string, nn.Module> submodules, SingLoRAOptions? options, Func<string, bool> chosen)
+    // and checked before anything changes. The adapter takes the layer's registration through the same slot run-time
+    // injection and unloading write (RegistrationSlot), and its field through the descriptor's typed writer.
+    private void AttachCore(TModule module, SingLoRAOptions? options, Func<string, bool> chosen)
     {
+        TorchSharpInternals.EnsureAvailable();
+        var submodules = TorchSharpInternals.Submodules(module);
         var layers = new (Linear Layer, int Registration)[_targets.Length];
         for (int t = 0; t < _targets.Length; t++)
             layers[t] = Locate(_targets[t], _targets[t].Read(module), submodules);
@@ -117,7 +119,7 @@ public sealed class ModuleDescriptor<TModule> : ModuleDescriptor where TModule :
                 throw new InvalidOperationException($"[SingLoRA] on {DisplayName} cannot adapt '{_targets[t].Name}': {e.Message}", e);
             }
             adapter.train(layer.training);
-            submodules[registration] = (submodules[registration].Item1, adapter);
+            new RegistrationSlot(module, "", registration).Put(adapter);
             _targets[t].Write(module, adapter);
         }
     }
@@ -159,7 +161,7 @@ public sealed class ModuleDescriptor<TModule> : ModuleDescriptor where TModule :
         bool chosenLayer = _layerIndex is null ? true
             : config.Layers is not null ? config.ChoosesLayer(_layerIndex(m))
             : _adaptsLayer is null || _adaptsLayer(_layerIndex(m));
-        AttachCore(m, TorchSharpInternals.Submodules(m), chosenLayer ? config.Options : null,
+        AttachCore(m, chosenLayer ? config.Options : null,
             name => config.Targets.Count == 0 || config.Targets.Contains(name));
     }
 

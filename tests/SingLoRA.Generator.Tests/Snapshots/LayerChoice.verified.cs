@@ -67,7 +67,7 @@ namespace Models.Llama
         protected override void RegisterComponents()
         {
             base.RegisterComponents();
-            __singloraDescriptor.Attach(this, this._internal_submodules);
+            __singloraDescriptor.Attach(this);
         }
 
         /// <inheritdoc />

@@ -47,7 +47,7 @@ namespace Models.Audio
         protected override void RegisterComponents()
         {
             base.RegisterComponents();
-            __singloraDescriptor.Attach(this, this._internal_submodules);
+            __singloraDescriptor.Attach(this);
         }
 
         /// <inheritdoc />

@@ -61,7 +61,7 @@ partial class Mlp : global::SingLoRA.ISingLoRAModule
     protected override void RegisterComponents()
     {
         base.RegisterComponents();
-        __singloraDescriptor.Attach(this, this._internal_submodules);
+        __singloraDescriptor.Attach(this);
     }
 
     /// <inheritdoc />

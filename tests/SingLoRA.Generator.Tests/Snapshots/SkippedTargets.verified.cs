@@ -61,7 +61,7 @@ namespace Models
         protected override void RegisterComponents()
         {
             base.RegisterComponents();
-            __singloraDescriptor.Attach(this, this._internal_submodules);
+            __singloraDescriptor.Attach(this);
         }
 
         /// <inheritdoc />
