@@ -134,11 +134,13 @@ public sealed class ModuleDescriptor<TModule> : ModuleDescriptor where TModule :
         var problems = new List<string>();
         if (config.Layers is not null && _layerIndex is null)
             problems.Add($"{DisplayName} names no LayerIndex member, so the config's Layers \"{config.Layers}\" cannot place it; name the member in the attribute (LayerIndex = nameof(layer_idx)) or leave Layers null");
-        foreach (var (name, adapter) in AdaptersOf(m))
+        var own = AdaptersOf(m);
+        foreach (var (name, adapter) in own)
         {
             if (adapter.IsMerged) problems.Add($"{DisplayName}.{name} is merged; call UnmergeAdapters() first");
             if (adapter.AdapterNames.Count > 1) problems.Add($"{DisplayName}.{name} holds named adapters ({string.Join(", ", adapter.AdapterNames)}) that a new config would drop; delete them first");
         }
+        _ = RuntimeInjection.PlanUnloads(m, own.Select(a => (a.Key, (AdaptedLinear)a.Value)).ToList(), problems);   // every adapter can be taken out
         foreach (var target in _targets.Where(t => config.Targets.Count == 0 || config.Targets.Contains(t.Name)))
         {
             var layer = target.Read(m) switch { SingLoRALinear a => a.Base, Linear l => l, _ => null };

@@ -291,7 +291,7 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
                 $"The input is {input.dtype} on {input.device} but this {GetName()} layer is {w.dtype} on {w.device}. " +
                 $"Convert the input (input.to({w.dtype}, {w.device})) or move the whole model with model.to(...).", nameof(input));
         var adapterType = AdapterDType;
-        foreach (var p in AdapterParameters)
+        foreach (var (_, p) in Active.Parameters)   // the list itself: no copy per forward
             if (p.dtype != adapterType || p.device_type != w.device_type || p.device_index != w.device_index)
                 throw new InvalidOperationException(
                     $"The adapter of this {GetName()} layer is {p.dtype} on {p.device} but its base layer is {w.dtype} on {w.device} (the adapter should be {adapterType} there, precision {Precision}): " +
