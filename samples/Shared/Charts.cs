@@ -44,6 +44,59 @@ public static class Charts
         return path;
     }
 
+    /// <summary>
+    /// Saves a confusion matrix: one cell per (true class, predicted class) with its count, shaded by the share of the true
+    /// class's rows it holds (white: none, dark blue: all), true classes top to bottom, predictions left to right.
+    /// </summary>
+    public static string ConfusionMatrix(string path, string title, IReadOnlyList<string> labels, int[,] counts, int cellSize = 110)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(labels);
+        ArgumentNullException.ThrowIfNull(counts);
+        int n = labels.Count;
+        if (counts.GetLength(0) != n || counts.GetLength(1) != n)
+            throw new ArgumentException($"counts is {counts.GetLength(0)} x {counts.GetLength(1)}, but there are {n} labels.", nameof(counts));
+        var plot = new Plot();
+        var dark = new Color(31, 78, 140);
+        for (int t = 0; t < n; t++)
+        {
+            int rowTotal = 0;
+            for (int p = 0; p < n; p++) rowTotal += counts[t, p];
+            for (int p = 0; p < n; p++)
+            {
+                double share = rowTotal == 0 ? 0 : (double)counts[t, p] / rowTotal;
+                double top = n - t, bottom = n - t - 1;
+                var cell = plot.Add.Rectangle(p, p + 1, bottom, top);
+                cell.FillColor = Colors.White.MixedWith(dark, share);
+                cell.LineColor = Colors.Gray;
+                var text = plot.Add.Text($"{counts[t, p]:N0}", p + 0.5, bottom + 0.5);
+                text.LabelAlignment = Alignment.MiddleCenter;
+                text.LabelFontSize = Math.Clamp(cellSize / 5f, 10, 22);
+                text.LabelBold = t == p;
+                text.LabelFontColor = share > 0.5 ? Colors.White : Colors.Black;
+            }
+        }
+        var bottomTicks = new ScottPlot.TickGenerators.NumericManual();
+        var leftTicks = new ScottPlot.TickGenerators.NumericManual();
+        for (int i = 0; i < n; i++)
+        {
+            bottomTicks.AddMajor(i + 0.5, labels[i]);
+            leftTicks.AddMajor(n - i - 0.5, labels[i]);
+        }
+        plot.Axes.Bottom.TickGenerator = bottomTicks;
+        plot.Axes.Left.TickGenerator = leftTicks;
+        plot.Axes.SetLimits(0, n, 0, n);
+        plot.HideGrid();
+        plot.Title(title);
+        plot.XLabel("predicted");
+        plot.YLabel("true");
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (!string.IsNullOrEmpty(directory)) Directory.CreateDirectory(directory);
+        int side = Math.Max(360, 160 + n * cellSize);
+        plot.SavePng(path, side + 80, side);
+        return path;
+    }
+
     private static ScottPlot.TickGenerators.NumericAutomatic LogTicks() => new()
     {
         MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),

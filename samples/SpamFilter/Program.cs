@@ -34,15 +34,27 @@ public static class SpamFilterApp
 
     private static readonly Method[] AllMethods = Enum.GetValues<Method>();
 
-    public static int Run(string[] args, IAnsiConsole? console = null)
+    /// <summary>
+    /// Runs the app. <paramref name="input"/> and <paramref name="output"/> are where <c>predict</c> reads texts (without
+    /// <c>--input</c>) and writes its predictions: standard input and output unless given.
+    /// </summary>
+    public static int Run(string[] args, IAnsiConsole? console = null, TextReader? input = null, TextWriter? output = null)
     {
         console ??= AnsiConsole.Console;
         var cl = new CommandLine(args, CommandPrefix);
-        bool sweep = cl.Positional.FirstOrDefault() == "sweep";
-        if (cl.Positional.Count > (sweep ? 1 : 0))
+        string? command = cl.Positional.FirstOrDefault();
+        bool sweep = command == "sweep";
+        bool known = command is null or "sweep" or "train" or "predict" or "export";
+        if (!known || cl.Positional.Count > 1)
         {
-            console.MarkupLineInterpolated($"[red]Unknown command '{cl.Positional[^1]}'.[/] Usage: {CommandPrefix} [[sweep]] [[options]] (--help lists them)");
+            console.MarkupLineInterpolated($"[red]Unknown command '{cl.Positional[^1]}'.[/] Usage: {CommandPrefix} [[sweep|train|predict|export]] [[options]] (--help lists them)");
             return 2;
+        }
+        switch (command)
+        {
+            case "train": return TextCommands.Train(cl, console);
+            case "predict": return TextCommands.Predict(cl, console, input ?? Console.In, output ?? Console.Out);
+            case "export": return TextCommands.Export(cl, console);
         }
         Options o;
         try
@@ -53,7 +65,8 @@ public static class SpamFilterApp
                 console.WriteLine(cl.Help(sweep
                     ? "SpamFilter sweep: the paper's §6.3 learning-rate sweep on a real pretrained model (all-MiniLM-L6-v2), every method, several seeds."
                     : "SpamFilter: fine-tune all-MiniLM-L6-v2 (TorchSharp port) for spam / ham on the SpamAssassin corpus with SingLoRA, LoRA, head-only and full fine-tuning.\n" +
-                      "The [SingLoRA] attribute of SingLoRABertSelfAttention declares the adapters; --rank, --alpha, --ramp-steps and --layers change them (SingLoRAOverrides)."));
+                      "The [SingLoRA] attribute of SingLoRABertSelfAttention declares the adapters; --rank, --alpha, --ramp-steps and --layers change them (SingLoRAOverrides).\n" +
+                      "Your own texts: `train --data FILE` (CSV or JSON Lines, any number of classes), then `predict`; `export` writes SpamAssassin as such a CSV. `<command> --help` lists each one's options."));
                 return 0;
             }
             cl.ThrowOnUnknown();

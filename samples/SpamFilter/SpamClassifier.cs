@@ -26,16 +26,17 @@ public enum Method
     Full,
 }
 
-/// <summary>Mean-pooled MiniLM and a linear head over spam / ham: <c>(input_ids, attention_mask)</c> to logits <c>[B, 2]</c>.</summary>
+/// <summary>Mean-pooled MiniLM and a linear head: <c>(input_ids, attention_mask)</c> to logits <c>[B, classes]</c> (spam / ham: 2).</summary>
 public sealed class SpamClassifier : Module<Tensor, Tensor, Tensor>
 {
     private readonly BertModel encoder;
     private readonly Linear classifier;
 
-    public SpamClassifier(BertModel encoder) : base(nameof(SpamClassifier))
+    public SpamClassifier(BertModel encoder, int classes = 2) : base(nameof(SpamClassifier))
     {
         this.encoder = encoder ?? throw new ArgumentNullException(nameof(encoder));
-        classifier = Linear(encoder.Config.HiddenSize, 2);
+        ArgumentOutOfRangeException.ThrowIfLessThan(classes, 2);
+        classifier = Linear(encoder.Config.HiddenSize, classes);
         RegisterComponents();
     }
 

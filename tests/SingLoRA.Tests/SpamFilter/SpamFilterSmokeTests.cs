@@ -9,7 +9,8 @@ namespace SingLoRA.Tests.SpamFilter;
 /// <summary>The SpamFilter sample, run in-process on a few dozen e-mails with tiny settings (the real model, the real data).</summary>
 public class SpamFilterSmokeTests
 {
-    private static (IAnsiConsole Console, StringWriter Text) CaptureConsole()
+    /// <summary>A console that records plain text (no colours, no live widgets), 200 columns wide; also used by <see cref="TextClassifierTests"/>.</summary>
+    internal static (IAnsiConsole Console, StringWriter Text) CaptureConsole()
     {
         var text = new StringWriter();
         var console = AnsiConsole.Create(new AnsiConsoleSettings
