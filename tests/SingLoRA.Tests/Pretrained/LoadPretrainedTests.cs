@@ -278,7 +278,7 @@ public class LoadPretrainedTests
         File.WriteAllBytes(pickle, new byte[] { 0x80, 0x02, 0x7d, 0x71, 0x00, 0x28, 0x58, 0x01, 0x00, 0x00, 0x00, 0x61 });
         var before = Helpers.Snapshot(model);
         var bad = Assert.Throws<PretrainedLoadException>(() => model.LoadPretrained(pickle));
-        Assert.Contains("convert a PyTorch pickle", bad.Message);
+        Assert.Contains("a PyTorch pickle (.bin, .pt) is refused", bad.Message);
         Assert.IsType<SafeTensorsFormatException>(bad.InnerException);
         Helpers.AssertUnchanged(model, before);
     }
