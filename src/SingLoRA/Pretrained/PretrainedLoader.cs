@@ -59,8 +59,9 @@ public static class PretrainedLoader
         {
             throw new PretrainedLoadException(source, new[]
             {
-                ex.Message + " LoadPretrained reads safetensors files, one or sharded with a model.safetensors.index.json; a PyTorch pickle (.bin, .pt) is refused because " +
-                "unpickling it can run code the file carries: convert it to safetensors first (in Python: safetensors.torch.save_file(torch.load(path, weights_only=True), out)), " +
+                ex.Message + " LoadPretrained reads safetensors files, one or sharded with a model.safetensors.index.json; a PyTorch pickle (.bin, .pt) is refused: it is " +
+                "Python's object serialization, which is read safely only by a restricted unpickler, and this library ships none. Convert it to safetensors first " +
+                "(in Python: safetensors.torch.save_file(torch.load(path, weights_only=True), out), where weights_only refuses anything but tensors), " +
                 "or load it yourself and pass the state dict.",
             }, ex);
         }
