@@ -23,8 +23,11 @@ namespace SingLoRA;
 public sealed record SingLoRAConfig(SingLoRAOptions Options)
 {
     /// <summary>
-    /// The layers to adapt: for an annotated module, names of its attribute's targets (empty: all of them); for
-    /// <c>AddSingLoRA</c>, module-path patterns (<c>"q_proj"</c>, <c>"layers.*.q_proj"</c>), PEFT's <c>target_modules</c>.
+    /// The layers to adapt, PEFT's <c>target_modules</c>: module-path patterns that match a path equal to them or ending with
+    /// <c>"." + pattern</c>, <c>*</c> standing for any characters within a segment. A field name (<c>"q_proj"</c>) matches that
+    /// field everywhere, a path (<c>"layers.3.attn.q_proj"</c>) one layer, <c>"layers.*.q_proj"</c> a wildcard. For annotated
+    /// modules they choose among the attribute's targets (empty: all of them), so the paths <c>GetSingLoRAConfig</c> reports
+    /// apply again; for <c>AddSingLoRA</c> they choose among the model's <c>Linear</c> layers.
     /// </summary>
     public IReadOnlyList<string> Targets { get; init; } = Array.Empty<string>();
 

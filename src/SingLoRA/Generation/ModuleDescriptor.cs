@@ -22,11 +22,14 @@ public abstract class ModuleDescriptor
     /// <summary>The class's attribute targets, in attribute order.</summary>
     internal abstract IReadOnlyList<string> TargetNames { get; }
 
-    /// <summary>What stops <paramref name="config"/> from being applied to <paramref name="module"/>; empty when nothing.</summary>
-    internal abstract IReadOnlyList<string> ProblemsApplying(nn.Module module, SingLoRAConfig config);
+    /// <summary>
+    /// What stops <paramref name="config"/> from being applied to <paramref name="module"/>, with <paramref name="chosen"/>
+    /// saying which of its targets (by field name) the config adapts; empty when nothing.
+    /// </summary>
+    internal abstract IReadOnlyList<string> ProblemsApplying(nn.Module module, SingLoRAConfig config, Func<string, bool> chosen);
 
-    /// <summary>Replaces <paramref name="module"/>'s own adapters with new ones made as <paramref name="config"/> says (checked first with <see cref="ProblemsApplying"/>).</summary>
-    internal abstract void Apply(nn.Module module, SingLoRAConfig config);
+    /// <summary>Replaces <paramref name="module"/>'s own adapters with new ones made as <paramref name="config"/> says on the <paramref name="chosen"/> targets (checked first with <see cref="ProblemsApplying"/>).</summary>
+    internal abstract void Apply(nn.Module module, SingLoRAConfig config, Func<string, bool> chosen);
 }
 
 /// <summary>
@@ -62,13 +65,13 @@ public sealed class ModuleDescriptor<TModule> : ModuleDescriptor where TModule :
     }
 
     /// <summary>The attribute's options (unset values take <see cref="SingLoRAOptions"/>' defaults).</summary>
-    public SingLoRAOptions Declared { get; }
+    internal SingLoRAOptions Declared { get; }
 
     /// <summary>The adapted fields, in attribute order.</summary>
     public IReadOnlyList<TargetDescriptor<TModule>> Targets => _targets;
 
     /// <summary>The class as messages name it (<c>Encoder.Attention</c>, <c>Block&lt;LayerNorm&gt;</c>).</summary>
-    public string DisplayName { get; }
+    internal string DisplayName { get; }
 
     /// <summary>
     /// Creates the adapters of <paramref name="module"/> (after TorchSharp registered its fields): resolves the options (the
@@ -128,7 +131,7 @@ public sealed class ModuleDescriptor<TModule> : ModuleDescriptor where TModule :
     internal override IReadOnlyList<string> TargetNames => _targets.Select(t => t.Name).ToList();
 
     /// <inheritdoc />
-    internal override IReadOnlyList<string> ProblemsApplying(nn.Module module, SingLoRAConfig config)
+    internal override IReadOnlyList<string> ProblemsApplying(nn.Module module, SingLoRAConfig config, Func<string, bool> chosen)
     {
         var m = (TModule)module;
         var problems = new List<string>();
@@ -141,7 +144,7 @@ public sealed class ModuleDescriptor<TModule> : ModuleDescriptor where TModule :
             if (adapter.AdapterNames.Count > 1) problems.Add($"{DisplayName}.{name} holds named adapters ({string.Join(", ", adapter.AdapterNames)}) that a new config would drop; delete them first");
         }
         _ = RuntimeInjection.PlanUnloads(m, own.Select(a => (a.Key, (AdaptedLinear)a.Value)).ToList(), problems);   // every adapter can be taken out
-        foreach (var target in _targets.Where(t => config.Targets.Count == 0 || config.Targets.Contains(t.Name)))
+        foreach (var target in _targets.Where(t => chosen(t.Name)))
         {
             var layer = target.Read(m) switch { SingLoRALinear a => a.Base, Linear l => l, _ => null };
             if (layer is not null && Common.RankBound.Problem(config.Options.Rank, layer.in_features, layer.out_features) is { } rank)
@@ -151,7 +154,7 @@ public sealed class ModuleDescriptor<TModule> : ModuleDescriptor where TModule :
     }
 
     /// <inheritdoc />
-    internal override void Apply(nn.Module module, SingLoRAConfig config)
+    internal override void Apply(nn.Module module, SingLoRAConfig config, Func<string, bool> chosen)
     {
         var m = (TModule)module;
         var own = AdaptersOf(m).Select(a => (a.Key, (AdaptedLinear)a.Value)).ToList();
@@ -163,8 +166,7 @@ public sealed class ModuleDescriptor<TModule> : ModuleDescriptor where TModule :
         bool chosenLayer = _layerIndex is null ? true
             : config.Layers is not null ? config.ChoosesLayer(_layerIndex(m))
             : _adaptsLayer is null || _adaptsLayer(_layerIndex(m));
-        AttachCore(m, chosenLayer ? config.Options : null,
-            name => config.Targets.Count == 0 || config.Targets.Contains(name));
+        AttachCore(m, chosenLayer ? config.Options : null, chosen);
     }
 
     /// <summary>The adapter of <paramref name="target"/> in <paramref name="module"/> (the typed property <c>QAdapter</c>).</summary>
@@ -254,9 +256,6 @@ public sealed class TargetDescriptor<TModule> where TModule : nn.Module
 
     /// <summary>The field name.</summary>
     public string Name { get; }
-
-    /// <summary>True when the field itself holds the adapter (a field typed <c>Module&lt;Tensor, Tensor&gt;</c>); false for a <see cref="Linear"/> field.</summary>
-    public bool HoldsAdapter => _write is not null;
 
     internal object? Read(TModule module) => _read(module);
 

@@ -280,7 +280,8 @@ public static class SingLoRAModuleExtensions
     /// Gives every <c>[SingLoRA]</c>-annotated module of the model new adapters made as <paramref name="config"/> says, in place
     /// of those the attribute (or a scope) made when it was built: explicitly, with no ambient state, the run-time way to take
     /// the rank, the ramp, the targets or the layers from a command line or a sweep. <see cref="SingLoRAConfig.Targets"/>
-    /// chooses among the annotated classes' attribute targets, model-wide like PEFT's <c>target_modules</c> (empty: all of them); <see cref="SingLoRAConfig.Layers"/> chooses layers
+    /// chooses among the annotated classes' attribute targets by module-path pattern, model-wide like PEFT's
+    /// <c>target_modules</c> (<c>"q"</c>, <c>"blocks.0.attn.q"</c>, <c>"blocks.*.attn.q"</c>; empty: all of them); <see cref="SingLoRAConfig.Layers"/> chooses layers
     /// by each class's <c>LayerIndex</c> member (null: the attribute's choice). The new adapters start fresh (a new
     /// <c>A</c>, ramp step 0) and keep the layers' train/eval mode; base weights do not change. All or nothing: every module
     /// is checked first (unknown targets, Layers without a LayerIndex, merged layers, named adapters that would be dropped,
@@ -298,13 +299,21 @@ public static class SingLoRAModuleExtensions
             .Where(m => m.Descriptor is not null).DistinctBy(m => m.Module, ReferenceEqualityComparer.Instance).ToList();
         if (annotated.Count == 0)
             throw new InvalidOperationException("ApplySingLoRA found no [SingLoRA]-annotated module in the model; use AddSingLoRA(config) to adapt a model by module path.");
+        // Targets are module-path patterns, as for AddSingLoRA: "q" matches the field q of every class, "blocks.0.attn.q"
+        // one layer, "blocks.*.attn.q" a segment wildcard; so the paths GetSingLoRAConfig reports apply again.
+        var patterns = config.Targets.Select((t, i) => ModulePathPattern.Parse(t, i)).ToList();
+        static string FullPath(string modulePath, string field) => modulePath.Length == 0 ? field : modulePath + "." + field;
+        Func<string, bool> ChosenIn(string modulePath) => field => patterns.Count == 0 || patterns.Any(p => p.Matches(FullPath(modulePath, field)));
+        var chosen = annotated.Select(m => ChosenIn(m.Path)).ToList();
+        var targetPaths = annotated.SelectMany(m => m.Descriptor!.TargetNames.Select(f => FullPath(m.Path, f))).ToList();
         var known = annotated.SelectMany(m => m.Descriptor!.TargetNames).Distinct().ToList();
-        var problems = config.Targets.Where(t => !known.Contains(t))
-            .Select(t => $"no annotated class of the model has a target '{t}' (their [SingLoRA] targets are {string.Join(", ", known.Select(n => $"'{n}'"))}; a config chooses among them, it cannot add fields)")
-            .Concat(annotated.SelectMany(m => m.Descriptor!.ProblemsApplying(m.Module, config).Select(p => m.Path.Length == 0 ? p : $"'{m.Path}': {p}"))).ToList();
+        var problems = patterns.Where(p => !targetPaths.Any(p.Matches)).Select(p =>
+                $"target '{p.Text}' matches no [SingLoRA] target of the model (the annotated classes' targets are {string.Join(", ", known.Select(n => $"'{n}'"))}; a config chooses among them by field name or module path, it cannot add fields)")
+            .Concat(annotated.SelectMany((m, i) => m.Descriptor!.ProblemsApplying(m.Module, config, chosen[i]).Select(p => m.Path.Length == 0 ? p : $"'{m.Path}': {p}")))
+            .ToList();
         if (problems.Count > 0)
             throw new InvalidOperationException($"ApplySingLoRA changed nothing: {string.Join("; ", problems)}.");
-        foreach (var (_, module, descriptor) in annotated) descriptor!.Apply(module, config);
+        for (int i = 0; i < annotated.Count; i++) annotated[i].Descriptor!.Apply(annotated[i].Module, config, chosen[i]);
         return model.GetSingLoRALayers().Select(l => l.Path).ToList();
     }
 

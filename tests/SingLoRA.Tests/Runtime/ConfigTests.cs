@@ -28,6 +28,10 @@ public class ConfigTests
         Assert.Equal(new[] { "blocks.0.attn.q", "blocks.0.mlp.up", "blocks.1.attn.q", "blocks.1.mlp.up" }, paths);
         Assert.All(model.GetSingLoRALayers(), l => Assert.Equal(config.Options, l.Adapter.Options));
         Assert.Equal(config with { Targets = paths }, model.GetSingLoRAConfig());
+        // What a model reports applies again: the same layers, fresh adapters.
+        var other = new TinyTransformer(adapted: true);
+        Assert.Equal(paths, other.ApplySingLoRA(model.GetSingLoRAConfig()));
+        Assert.Equal(paths, other.ApplySingLoRA(config with { Targets = ["blocks.*.attn.q", "mlp.up"] }));
         // k was the attribute's target and is not the config's: plain, with no adapter keys.
         Assert.DoesNotContain(model.state_dict().Keys, k => k.Contains(".k.singlora", StringComparison.Ordinal));
         foreach (var m in model.AnnotatedModules) Assert.Equal(config.Options, m.SingLoRAOptions);
@@ -49,7 +53,7 @@ public class ConfigTests
         var e = Assert.Throws<InvalidOperationException>(() => model.ApplySingLoRA(bad));
 
         Assert.Contains("changed nothing", e.Message);
-        Assert.Contains("has a target 'nope'", e.Message);
+        Assert.Contains("target 'nope' matches no [SingLoRA] target", e.Message);
         Assert.Contains("names no LayerIndex member", e.Message);
         Assert.Contains("rank 9 is larger than min(d_in, d_out) = 8", e.Message);
         Assert.Equal(before, model.state_dict().Keys.ToList());
@@ -94,7 +98,7 @@ public class ConfigTests
             Assert.Equal(new[] { "blocks.0.attn.k", "blocks.1.attn.k" }, fromFile.Targets);
 
             var fresh = new TinyTransformer(adapted: true);
-            fresh.ApplySingLoRA(fromFile with { Targets = ["k"] });
+            fresh.ApplySingLoRA(fromFile);   // the file's target paths choose the same layers
             fresh.LoadAdapters(dir);
             var a = trained.GetSingLoRALayers().Select(l => l.Adapter.A).ToList();
             var b = fresh.GetSingLoRALayers().Select(l => l.Adapter.A).ToList();
