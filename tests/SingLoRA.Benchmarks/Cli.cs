@@ -33,6 +33,10 @@ public static class Cli
           --quick                  every variant built small, run for 2 steps and checked, no timing (what the test suite runs); prints to the console
           --device cuda|cpu [--report FILE] [--tokens N] [--shapes 4096x4096,...] [--ranks 8] [--dtypes bfloat16,float32] [--iters 20] [--warmup 5]
                                    one layer at LLM sizes on a device; writes --report FILE or docs/benchmarks/device-DEVICE.md
+          --pytorch [--threads 1] [--rounds 12] [--batch 16] [--tokens 128] [--rank 8] [--onnx FILE] [--report FILE]
+                                   TorchSharp against PyTorch (python/bench_twin.py, /usr/bin/python3 with torch) on the MiniLM
+                                   classifier: SingLoRA and LoRA training steps, merged inference (and ONNX Runtime with --onnx),
+                                   interleaved; writes docs/benchmarks/pytorch-comparison.md
           --help, -h               this text
           --bdn-help               BenchmarkDotNet's own options
 
@@ -82,6 +86,12 @@ public static class Cli
                 foreach (var n in new[] { 100, 1000 }) GeneratorBreakdown.Run(n, 5);
                 return 0;
             case "--quick": return QuickRun.Run(output) ? 0 : 1;
+            case "--pytorch":
+                PyTorchComparison.Options options;
+                try { options = PyTorchComparison.Options.Parse(args); }
+                catch (ArgumentException e) { throw new UsageException(e.Message); }
+                PyTorchComparison.Run(options, options.Report ?? Path.Combine(docs, "pytorch-comparison.md"), output);
+                return 0;
             case "--device": SingLoRA.Platform.LibTorchRuntime.Configure(Console.Error); DeviceBench.Run(DeviceBench.Options.Parse(args), output); return 0;
             case "--all":
                 RunSuite(new[] { "--filter", "*" }, output, docs, artifacts);
