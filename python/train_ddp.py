@@ -174,7 +174,8 @@ def main(argv=None) -> None:
     if head:
         groups.append({"params": head, "lr": args.lr if args.head_lr is None else args.head_lr})
     optimizer = torch.optim.AdamW(groups, lr=args.lr, weight_decay=args.weight_decay)
-    log(f"{len(layers)} SingLoRA layers ({', '.join(config['target_modules'])}), {sum(p.numel() for p in singlora.adapter_parameters(model)):,} "
+    paths = config["target_modules"]
+    log(f"{len(layers)} SingLoRA layers ({', '.join(paths) if len(paths) <= 4 else f'{paths[0]}, ..., {paths[-1]}'}), {sum(p.numel() for p in singlora.adapter_parameters(model)):,} "
         f"trainable adapter values at lr {args.lr}"
         + (f", {', '.join(saved_modules)} ({sum(p.numel() for p in head):,} values) at lr {groups[-1]['lr']}" if head else "")
         + f"; ramp step {start_step}; {world} process(es) on {device.type}"
