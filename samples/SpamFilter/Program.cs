@@ -44,10 +44,10 @@ public static class SpamFilterApp
         var cl = new CommandLine(args, CommandPrefix);
         string? command = cl.Positional.FirstOrDefault();
         bool sweep = command == "sweep";
-        bool known = command is null or "sweep" or "train" or "predict" or "export";
+        bool known = command is null or "sweep" or "train" or "predict" or "export" or "torch-data" or "torch-eval";
         if (!known || cl.Positional.Count > 1)
         {
-            console.MarkupLineInterpolated($"[red]Unknown command '{cl.Positional[^1]}'.[/] Usage: {CommandPrefix} [[sweep|train|predict|export]] [[options]] (--help lists them)");
+            console.MarkupLineInterpolated($"[red]Unknown command '{cl.Positional[^1]}'.[/] Usage: {CommandPrefix} [[sweep|train|predict|export|torch-data|torch-eval]] [[options]] (--help lists them)");
             return 2;
         }
         switch (command)
@@ -55,6 +55,8 @@ public static class SpamFilterApp
             case "train": return TextCommands.Train(cl, console);
             case "predict": return TextCommands.Predict(cl, console, input ?? Console.In, output ?? Console.Out);
             case "export": return TextCommands.Export(cl, console);
+            case "torch-data": return TorchCommands.Data(cl, console);
+            case "torch-eval": return TorchCommands.Eval(cl, console);
         }
         Options o;
         try
@@ -66,7 +68,7 @@ public static class SpamFilterApp
                     ? "SpamFilter sweep: the paper's §6.3 learning-rate sweep on a real pretrained model (all-MiniLM-L6-v2), every method, several seeds."
                     : "SpamFilter: fine-tune all-MiniLM-L6-v2 (TorchSharp port) for spam / ham on the SpamAssassin corpus with SingLoRA, LoRA, head-only and full fine-tuning.\n" +
                       "The [SingLoRA] attribute of SingLoRABertSelfAttention declares the adapters; --rank, --alpha, --ramp-steps and --layers change them (SingLoRAOverrides).\n" +
-                      "Your own texts: `train --data FILE` (CSV or JSON Lines, any number of classes), then `predict`; `export` writes SpamAssassin as such a CSV. `<command> --help` lists each one's options."));
+                      "Your own texts: `train --data FILE` (CSV or JSON Lines, any number of classes), then `predict`; `export` writes SpamAssassin as such a CSV. PyTorch's torchrun: `torch-data`, then train_ddp.py, then `torch-eval` (docs/distributed.md). `<command> --help` lists each one's options."));
                 return 0;
             }
             cl.ThrowOnUnknown();

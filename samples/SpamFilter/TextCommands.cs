@@ -36,7 +36,7 @@ public static class TextCommands
     /// <see cref="ArgumentException"/> for a bad value). False when the command should stop: after --help (<paramref name="exitCode"/> 0)
     /// or a bad or unknown option (2, with the message).
     /// </summary>
-    private static bool TryReadOptions<T>(CommandLine cl, IAnsiConsole console, string command, string help, Func<T> read,
+    internal static bool TryReadOptions<T>(CommandLine cl, IAnsiConsole console, string command, string help, Func<T> read,
         [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out T? options, out int exitCode) where T : class
     {
         options = null;

@@ -61,12 +61,7 @@ public class DistributedRoundTripTests(ITestOutputHelper output)
                 "--steps", $"{PyTorchSteps}", "--global-batch", "8", "--lr", "0.01", "--log-every", "1", "--model-args", ModelArgs,
                 "--eval-logits", Path.Combine(dir, outDir + ".logits.safetensors"),
             };
-            // torchrun itself; torchrun_py311.py only repairs its argument parsing on torch < 2.0 under Python 3.11 (Debian 12).
-            // Gloo binds to the interface of the host name unless told otherwise; containers often cannot resolve their own
-            // name, and both processes are on this machine: the loopback interface always works.
-            var loopback = new Dictionary<string, string> { ["GLOO_SOCKET_IFNAME"] = Environment.GetEnvironmentVariable("GLOO_SOCKET_IFNAME") ?? "lo" };
-            var ddp = PythonProcess.Run(output, new[] { Path.Combine(PythonProcess.Package, "torchrun_py311.py"), "--standalone", "--nproc_per_node", "2" }.Concat(Args("ddp")),
-                timeoutSeconds: 300, environment: loopback);
+            var ddp = PythonProcess.Torchrun(output, 2, Args("ddp"));
             Assert.Contains("2 process(es) on cpu (gloo)", ddp);
             PythonProcess.Run(output, Args("single"));
 

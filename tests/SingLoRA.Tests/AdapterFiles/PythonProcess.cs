@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
+using System.Linq;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -61,6 +62,19 @@ internal static class PythonProcess
 
     /// <summary>The repository's Python package folder (<c>python/</c>: <c>singlora</c>, <c>train_ddp.py</c>, ...).</summary>
     public static string Package => Path.Combine(RepoRoot(), "python");
+
+    /// <summary>
+    /// Runs <c>torchrun --standalone --nproc_per_node <paramref name="processes"/> args...</c> (through <c>torchrun_py311.py</c>,
+    /// which only repairs torchrun's argument parsing on torch &lt; 2.0 under Python 3.11, Debian 12) like <see cref="Run"/>.
+    /// Gloo binds to the interface of the host name unless told otherwise; containers often cannot resolve their own name,
+    /// and every process is on this machine: the loopback interface (<c>GLOO_SOCKET_IFNAME=lo</c>) always works.
+    /// </summary>
+    public static string Torchrun(ITestOutputHelper output, int processes, IEnumerable<string> args, int timeoutSeconds = 300)
+    {
+        var loopback = new Dictionary<string, string> { ["GLOO_SOCKET_IFNAME"] = Environment.GetEnvironmentVariable("GLOO_SOCKET_IFNAME") ?? "lo" };
+        var launcher = new[] { Path.Combine(Package, "torchrun_py311.py"), "--standalone", "--nproc_per_node", $"{processes}" };
+        return Run(output, launcher.Concat(args), timeoutSeconds, loopback);
+    }
 
     /// <summary>
     /// Runs <c>/usr/bin/python3 args...</c> (with <paramref name="environment"/> added), writes its output to the test log
