@@ -9,6 +9,7 @@ using SingLoRA.Platform;
 using SingLoRA.Samples;
 using SpamFilter.Data;
 using SpamFilter.MiniLM;
+using SpamFilter.Onnx;
 using Spectre.Console;
 using static TorchSharp.torch;
 
@@ -18,6 +19,8 @@ public static class Program
 {
     public static int Main(string[] args)
     {
+        // predict-onnx runs on ONNX Runtime alone: it needs no libtorch, so it does not go near it.
+        if (args.FirstOrDefault() == "predict-onnx") return SpamFilterApp.PredictOnnx(args, AnsiConsole.Console, Console.In, Console.Out);
         LibTorchRuntime.Configure(Console.Error);
         return SpamFilterApp.Run(args);
     }
@@ -41,13 +44,14 @@ public static class SpamFilterApp
     public static int Run(string[] args, IAnsiConsole? console = null, TextReader? input = null, TextWriter? output = null)
     {
         console ??= AnsiConsole.Console;
+        if (args.FirstOrDefault() == "predict-onnx") return PredictOnnx(args, console, input ?? Console.In, output ?? Console.Out);
         var cl = new CommandLine(args, CommandPrefix);
         string? command = cl.Positional.FirstOrDefault();
         bool sweep = command == "sweep";
-        bool known = command is null or "sweep" or "train" or "predict" or "export" or "torch-data" or "torch-eval";
+        bool known = command is null or "sweep" or "train" or "predict" or "export" or "export-onnx" or "torch-data" or "torch-eval";
         if (!known || cl.Positional.Count > 1)
         {
-            console.MarkupLineInterpolated($"[red]Unknown command '{cl.Positional[^1]}'.[/] Usage: {CommandPrefix} [[sweep|train|predict|export|torch-data|torch-eval]] [[options]] (--help lists them)");
+            console.MarkupLineInterpolated($"[red]Unknown command '{cl.Positional[^1]}'.[/] Usage: {CommandPrefix} [[sweep|train|predict|export|export-onnx|predict-onnx|torch-data|torch-eval]] [[options]] (--help lists them)");
             return 2;
         }
         switch (command)
@@ -57,6 +61,7 @@ public static class SpamFilterApp
             case "export": return TextCommands.Export(cl, console);
             case "torch-data": return TorchCommands.Data(cl, console);
             case "torch-eval": return TorchCommands.Eval(cl, console);
+            case "export-onnx": return ExportOnnxCommand.Run(cl, console);
         }
         Options o;
         try
@@ -68,7 +73,9 @@ public static class SpamFilterApp
                     ? "SpamFilter sweep: the paper's §6.3 learning-rate sweep on a real pretrained model (all-MiniLM-L6-v2), every method, several seeds."
                     : "SpamFilter: fine-tune all-MiniLM-L6-v2 (TorchSharp port) for spam / ham on the SpamAssassin corpus with SingLoRA, LoRA, head-only and full fine-tuning.\n" +
                       "The [SingLoRA] attribute of SingLoRABertSelfAttention declares the adapters; --rank, --alpha, --ramp-steps and --layers change them (SingLoRAOverrides).\n" +
-                      "Your own texts: `train --data FILE` (CSV or JSON Lines, any number of classes), then `predict`; `export` writes SpamAssassin as such a CSV. PyTorch's torchrun: `torch-data`, then train_ddp.py, then `torch-eval` (docs/distributed.md). `<command> --help` lists each one's options."));
+                      "Your own texts: `train --data FILE` (CSV or JSON Lines, any number of classes), then `predict`; `export` writes SpamAssassin as such a CSV.\n" +
+                      "PyTorch's torchrun: `torch-data`, then train_ddp.py, then `torch-eval` (docs/distributed.md).\n" +
+                      "Shipping: `export-onnx` writes a trained classifier as an ONNX model (adapters merged); `predict-onnx` runs it with ONNX Runtime only. `<command> --help` lists each one's options."));
                 return 0;
             }
             cl.ThrowOnUnknown();
@@ -110,6 +117,21 @@ public static class SpamFilterApp
         console.MarkupLineInterpolated($"Done in {total.Elapsed.TotalMinutes:0.0} min. Reproduce with:");
         console.WriteLine("  " + cl.EffectiveCommand(sweep ? "sweep" : null));
         return code;
+    }
+
+    /// <summary>
+    /// The <c>predict-onnx</c> command on its own: ONNX Runtime only, no TorchSharp type on the path (so no libtorch), which is why
+    /// it is not in <see cref="Run"/>'s body.
+    /// </summary>
+    public static int PredictOnnx(string[] args, IAnsiConsole console, TextReader input, TextWriter output)
+    {
+        var cl = new CommandLine(args, CommandPrefix);
+        if (cl.Positional.Count > 1)
+        {
+            console.MarkupLineInterpolated($"[red]Unexpected argument '{cl.Positional[^1]}'.[/] Usage: {CommandPrefix} predict-onnx [[options]] (--help lists them)");
+            return 2;
+        }
+        return PredictOnnxCommand.Run(cl, console, input, output);
     }
 
     /// <summary>Everything the command line sets.</summary>

@@ -47,7 +47,10 @@ public sealed record LabelSet
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true };
 
     /// <summary>Writes <c>directory/labels.json</c>.</summary>
-    public void Write(string directory) => File.WriteAllText(Path.Combine(directory, FileName), JsonSerializer.Serialize(this, Json));
+    public void Write(string directory) => File.WriteAllText(Path.Combine(directory, FileName), ToJson());
+
+    /// <summary>The file's text.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
 
     /// <summary>Reads <c>directory/labels.json</c> and checks that it belongs to the adapters beside it.</summary>
     /// <exception cref="InvalidOperationException">It is missing, unreadable, or from another save; the message says which.</exception>

