@@ -31,22 +31,31 @@ public static class Program
           --help     this text
         """;
 
-    /// <summary>Runs the app; returns 0, 1 (a file is missing or bad) or 2 (a bad option).</summary>
-    public static int Main(string[] args)
+    /// <summary>Runs the app on the console; returns 0, 1 (a file is missing or bad) or 2 (a bad option).</summary>
+    public static int Main(string[] args) => Run(args, Console.In, Console.Out, Console.Error);
+
+    /// <summary>
+    /// Runs the app: texts from <paramref name="input"/> without <c>--input</c>, predictions to <paramref name="output"/>, messages
+    /// to <paramref name="error"/>. Returns 0, 1 (a file is missing or bad) or 2 (a bad option).
+    /// </summary>
+    public static int Run(string[] args, TextReader input, TextWriter output, TextWriter error)
     {
         ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(error);
         var values = new Dictionary<string, string>(StringComparer.Ordinal) { ["model"] = DefaultModel, ["input"] = "", ["batch"] = "32", ["threads"] = "0" };
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] is "--help" or "-h")
             {
-                Console.WriteLine(Usage);
+                output.WriteLine(Usage);
                 return 0;
             }
             string name = args[i].StartsWith("--", StringComparison.Ordinal) ? args[i][2..] : "";
             if (!values.ContainsKey(name) || i + 1 >= args.Length)
             {
-                Console.Error.WriteLine($"{(values.ContainsKey(name) ? $"--{name} needs a value" : $"Unknown argument '{args[i]}'")}. Known: --model, --input, --batch, --threads, --help.");
+                error.WriteLine($"{(values.ContainsKey(name) ? $"--{name} needs a value" : $"Unknown argument '{args[i]}'")}. Known: --model, --input, --batch, --threads, --help.");
                 return 2;
             }
             values[name] = args[++i];
@@ -54,25 +63,26 @@ public static class Program
         if (!int.TryParse(values["batch"], NumberStyles.None, CultureInfo.InvariantCulture, out int batch) || batch < 1
             || !int.TryParse(values["threads"], NumberStyles.None, CultureInfo.InvariantCulture, out int threads))
         {
-            Console.Error.WriteLine($"--batch must be a whole number of at least 1 (got '{values["batch"]}') and --threads a whole number (got '{values["threads"]}').");
+            error.WriteLine($"--batch must be a whole number of at least 1 (got '{values["batch"]}') and --threads a whole number (got '{values["threads"]}').");
             return 2;
         }
         try
         {
             IReadOnlyList<string> texts;
-            if (values["input"].Length == 0) texts = PredictionText.ReadLines(Console.In);
+            if (values["input"].Length == 0) texts = PredictionText.ReadLines(input);
             else if (File.Exists(values["input"]))
                 using (var reader = new StreamReader(values["input"])) texts = PredictionText.ReadLines(reader);
             else throw new InvalidDataException($"The input file {values["input"]} does not exist (--input).");
             using var options = new SessionOptions { IntraOpNumThreads = threads };
             using var classifier = OnnxTextClassifier.Load(values["model"], options);
             foreach (var (text, prediction) in texts.Zip(classifier.Predict(texts, batch)))
-                Console.WriteLine(PredictionText.Line(prediction.Label, prediction.Probability, text));
+                output.WriteLine(PredictionText.Line(prediction.Label, prediction.Probability, text));
+            output.Flush();
             return 0;
         }
         catch (InvalidDataException e)
         {
-            Console.Error.WriteLine(e.Message);
+            error.WriteLine(e.Message);
             return 1;
         }
     }

@@ -261,6 +261,16 @@ public class OnnxExportTests : IClassFixture<OnnxExportFixture>
         Assert.Contains(actual, p => p[0] == "spam");
         Assert.Contains(actual, p => p[0] == "ham");
 
+        // The TorchSharp-free app prints the same lines.
+        var app = new StringWriter();
+        var errors = new StringWriter();
+        Assert.Equal(0, global::OnnxSpamFilter.Program.Run(new[] { "--model", dir, "--input", input }, new StringReader(""), app, errors));
+        Assert.Equal(onnx.Output, app.ToString());
+        Assert.Equal(2, global::OnnxSpamFilter.Program.Run(new[] { "--modle", dir }, new StringReader(""), new StringWriter(), errors));
+        Assert.Contains("Unknown argument '--modle'", errors.ToString());
+        Assert.Equal(1, global::OnnxSpamFilter.Program.Run(new[] { "--model", _f.Adapters }, new StringReader("hello"), new StringWriter(), errors));
+        Assert.Contains("model.onnx does not exist", errors.ToString());
+
         // Lines on standard input, as predict reads them.
         var piped = Run(new[] { "predict-onnx", "--model", dir }, string.Join("\n", File.ReadLines(input).Take(3)));
         Assert.True(piped.Code == 0, piped.Console);
