@@ -56,7 +56,7 @@ public static class PyTorchComparison
                     "--rank" => o with { Rank = Whole() },
                     "--step-seconds" => o with { StepSeconds = double.Parse(value, Inv) },
                     "--infer-seconds" => o with { InferSeconds = double.Parse(value, Inv) },
-                    "--onnx" => o with { OnnxModel = value },
+                    "--onnx" => File.Exists(value) ? o with { OnnxModel = value } : throw new ArgumentException($"--pytorch: --onnx {value} does not exist; write one with `dotnet run --project samples/SpamFilter -c Release -- export-onnx`."),
                     "--report" => o with { Report = value },
                     _ => throw new ArgumentException($"--pytorch: unknown option '{name}' (use --threads, --rounds, --batch, --tokens, --rank, --step-seconds, --infer-seconds, --onnx, --report)."),
                 };
@@ -69,7 +69,7 @@ public static class PyTorchComparison
     public sealed record Row(string Operation, long TrainableTorchSharp, long TrainablePyTorch, double TorchSharpMs, double PyTorchMs, double Ratio, double RatioLow, double RatioHigh);
 
     /// <summary>The measurement: the rows, the largest logit difference of the plain model between the two sides, and the versions.</summary>
-    public sealed record Result(IReadOnlyList<Row> Rows, double PlainLogitDifference, string TorchVersion, string Machine, Options Options, IReadOnlyList<(string Name, double Ms)> Extra);
+    public sealed record Result(IReadOnlyList<Row> Rows, double PlainLogitDifference, string TorchVersion, string Machine, Options Options);
 
     /// <summary>Measures, writes <paramref name="report"/> (markdown) and returns the result.</summary>
     public static Result Run(Options o, string report, TextWriter log)
@@ -119,17 +119,24 @@ public static class PyTorchComparison
 
                 var ops = new List<Op>
                 {
-                    new($"training step, SingLoRA r{o.Rank} on q/k/v + head (batch {o.Batch} x {o.Tokens} tokens, AdamW)", singlora, Train: true),
-                    new($"training step, LoRA r{o.Rank} on q/k/v + head (same batch)", lora, Train: true),
-                    new($"inference, one e-mail ({o.Tokens} tokens), merged SingLoRA model", merged, Train: false),
-                    new($"inference, one e-mail ({o.Tokens} tokens), plain pretrained model", plain, Train: false),
+                    Op.Of($"training step, SingLoRA r{o.Rank} on q/k/v + head (batch {o.Batch} x {o.Tokens} tokens, AdamW), TorchSharp", singlora, train: true),
+                    Op.Of($"training step, LoRA r{o.Rank} on q/k/v + head (same batch), TorchSharp", lora, train: true),
+                    Op.Of($"inference, one e-mail ({o.Tokens} tokens), merged SingLoRA model, TorchSharp", merged, train: false),
+                    Op.Of($"inference, one e-mail ({o.Tokens} tokens), plain pretrained model, TorchSharp", plain, train: false),
                 };
-                var rows = Measure(ops, o, py, log);
+                using var onnx = o.OnnxModel is null ? null : new OnnxRunner(o.OnnxModel, o.Threads, batch);
+                if (onnx is not null)
+                    ops.Add(new Op($"inference, one e-mail ({o.Tokens} tokens), merged model, ONNX Runtime ({Path.GetFileName(o.OnnxModel)})", false, 0, 0,
+                        (calls, pyFirst) =>
+                        {
+                            double pt = pyFirst ? merged.PyTorchMs(false, calls) : 0;
+                            double ours = onnx.Ms(calls);
+                            if (!pyFirst) pt = merged.PyTorchMs(false, calls);
+                            return (ours, pt);
+                        }));
+                var rows = Measure(ops, o, log);
 
-                var extra = new List<(string, double)>();
-                if (o.OnnxModel is not null) extra.Add(("ONNX Runtime, one e-mail, merged model (" + Path.GetFileName(o.OnnxModel) + ")", OnnxTiming(o, batch)));
-
-                var result = new Result(rows, plainDiff, torchVersion, Reports.Machine(), o, extra);
+                var result = new Result(rows, plainDiff, torchVersion, Reports.Machine(), o);
                 Write(result, report, log);
                 return result;
             }
@@ -144,18 +151,23 @@ public static class PyTorchComparison
         }
     }
 
-    private sealed record Op(string Name, Side Side, bool Train);
+    /// <summary>One operation: <see cref="Time"/> runs it <c>calls</c> times on each side (PyTorch first when asked) and gives milliseconds per call.</summary>
+    private sealed record Op(string Name, bool Train, long TrainableOurs, long TrainablePyTorch, Func<int, bool, (double Ours, double PyTorch)> Time)
+    {
+        public static Op Of(string name, Side side, bool train) =>
+            new(name, train, side.TrainableTorchSharp, side.TrainablePyTorch, (calls, pyFirst) => side.Time(train, calls, pyFirst));
+    }
 
     // Calls per measurement so that one takes about the configured time (at least one), decided once from a warm-up;
     // then rounds: each operation once on each side, the order of the sides alternating and the operations rotated.
-    private static List<Row> Measure(IReadOnlyList<Op> ops, Options o, Worker py, TextWriter log)
+    private static List<Row> Measure(IReadOnlyList<Op> ops, Options o, TextWriter log)
     {
         var calls = new int[ops.Count];
         for (int i = 0; i < ops.Count; i++)
         {
             var op = ops[i];
-            op.Side.Time(op.Train, 1); op.Side.Time(op.Train, 1); // warm-up, both sides
-            double ts = op.Side.Time(op.Train, 1).TorchSharp, pt = op.Side.Time(op.Train, 1).PyTorch;
+            op.Time(1, false); op.Time(1, true); // warm-up, both sides
+            var (ts, pt) = op.Time(1, false);
             calls[i] = Math.Max(1, (int)Math.Round((op.Train ? o.StepSeconds : o.InferSeconds) * 1000 / Math.Max(ts, pt)));
         }
         var tsMs = ops.Select(_ => new List<double>()).ToArray();
@@ -165,7 +177,7 @@ public static class PyTorchComparison
             for (int j = 0; j < ops.Count; j++)
             {
                 int i = (j + r) % ops.Count;
-                var (ts, pt) = ops[i].Side.Time(ops[i].Train, calls[i], pyFirst: (r + j) % 2 == 1);
+                var (ts, pt) = ops[i].Time(calls[i], (r + j) % 2 == 1);
                 tsMs[i].Add(ts);
                 ptMs[i].Add(pt);
             }
@@ -174,31 +186,42 @@ public static class PyTorchComparison
         return ops.Select((op, i) =>
         {
             var ratios = tsMs[i].Zip(ptMs[i], (a, b) => a / b).OrderBy(x => x).ToArray();
-            return new Row(op.Name, op.Side.TrainableTorchSharp, op.Side.TrainablePyTorch, Median(tsMs[i]), Median(ptMs[i]), Percentile(ratios, 0.5), Percentile(ratios, 0.25), Percentile(ratios, 0.75));
+            return new Row(op.Name, op.TrainableOurs, op.TrainablePyTorch, Median(tsMs[i]), Median(ptMs[i]), Percentile(ratios, 0.5), Percentile(ratios, 0.25), Percentile(ratios, 0.75));
         }).ToList();
     }
 
-    private static double OnnxTiming(Options o, IReadOnlyDictionary<string, Tensor> batch)
+    /// <summary>An ONNX export of the merged classifier in ONNX Runtime (in this process), on the one-e-mail input.</summary>
+    private sealed class OnnxRunner : IDisposable
     {
-        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(o.OnnxModel!, new Microsoft.ML.OnnxRuntime.SessionOptions { IntraOpNumThreads = o.Threads, InterOpNumThreads = 1 });
-        long[] ids = batch["one_ids"].data<long>().ToArray();
-        var shape = new[] { 1, ids.Length };
-        var inputs = new List<Microsoft.ML.OnnxRuntime.NamedOnnxValue>();
-        foreach (var input in session.InputMetadata.Keys)
+        private readonly Microsoft.ML.OnnxRuntime.InferenceSession _session;
+        private readonly List<Microsoft.ML.OnnxRuntime.NamedOnnxValue> _inputs = new();
+
+        public OnnxRunner(string path, int threads, IReadOnlyDictionary<string, Tensor> batch)
         {
-            long[] values = input switch { "input_ids" => ids, "attention_mask" => Enumerable.Repeat(1L, ids.Length).ToArray(), _ => new long[ids.Length] };
-            inputs.Add(Microsoft.ML.OnnxRuntime.NamedOnnxValue.CreateFromTensor(input, new Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<long>(values, shape)));
+            _session = new Microsoft.ML.OnnxRuntime.InferenceSession(path, new Microsoft.ML.OnnxRuntime.SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1 });
+            long[] ids = batch["one_ids"].data<long>().ToArray();
+            var shape = new[] { 1, ids.Length };
+            foreach (var input in _session.InputMetadata.Keys)
+            {
+                long[] values = input switch
+                {
+                    "input_ids" => ids,
+                    "attention_mask" => Enumerable.Repeat(1L, ids.Length).ToArray(),
+                    "token_type_ids" => new long[ids.Length],
+                    _ => throw new ArgumentException($"--pytorch: {path} has an input '{input}' this benchmark does not know (input_ids, attention_mask, token_type_ids)."),
+                };
+                _inputs.Add(Microsoft.ML.OnnxRuntime.NamedOnnxValue.CreateFromTensor(input, new Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<long>(values, shape)));
+            }
         }
-        for (int i = 0; i < 5; i++) using (session.Run(inputs)) { }
-        var samples = new List<double>();
-        var sw = new Stopwatch();
-        for (int r = 0; r < Math.Max(5, o.Rounds); r++)
+
+        public double Ms(int calls)
         {
-            sw.Restart();
-            using (session.Run(inputs)) { }
-            samples.Add(sw.Elapsed.TotalMilliseconds);
+            var sw = Stopwatch.StartNew();
+            for (int c = 0; c < calls; c++) using (_session.Run(_inputs)) { }
+            return sw.Elapsed.TotalMilliseconds / calls;
         }
-        return Median(samples);
+
+        public void Dispose() => _session.Dispose();
     }
 
     private static void Write(Result r, string report, TextWriter log)
@@ -212,14 +235,12 @@ public static class PyTorchComparison
         sb.AppendLine($"- Machine: {r.Machine}.");
         sb.AppendLine($"- TorchSharp {typeof(torch).Assembly.GetName().Version} on its libtorch (`libtorch-cpu-linux-x64` package), against PyTorch {r.TorchVersion} (`/usr/bin/python3`, Debian's `python3-torch`); {r.Options.Threads} torch thread(s) on both sides.");
         sb.AppendLine($"- The same model (all-MiniLM-L6-v2 from the same converted checkpoint, mean pooling, a linear head; C# `SpamClassifier` and `python/minilm_twin.py`), the same batch, the same optimizer settings (AdamW, adapters lr 1e-3, head lr 3e-3). The plain model's logits agree between the sides within {r.PlainLogitDifference:0.0e+0}.");
-        sb.AppendLine($"- {r.Options.Rounds} rounds; in each, every operation runs once on each side (the order of the sides alternates, the operations rotate). Times are medians per call; the ratio is TorchSharp / PyTorch, the median of the per-round ratios, with the 25th and 75th percentiles.");
+        sb.AppendLine($"- {r.Options.Rounds} rounds; in each, every operation runs once on each side (the order of the sides alternates, the operations rotate). Times are medians per call; the ratio is .NET / PyTorch, the median of the per-round ratios, with the 25th and 75th percentiles.");
         sb.AppendLine();
-        sb.AppendLine("| operation | trainable values (TorchSharp / PyTorch) | TorchSharp ms | PyTorch ms | TorchSharp / PyTorch (quartiles) |");
+        sb.AppendLine("| operation, and the .NET side | trainable values (.NET / PyTorch) | .NET ms | PyTorch ms | .NET / PyTorch (quartiles) |");
         sb.AppendLine("| --- | ---: | ---: | ---: | ---: |");
         foreach (var row in r.Rows)
             sb.AppendLine($"| {row.Operation} | {row.TrainableTorchSharp:N0} / {row.TrainablePyTorch:N0} | {row.TorchSharpMs.ToString("0.0", Inv)} | {row.PyTorchMs.ToString("0.0", Inv)} | {row.Ratio.ToString("0.00", Inv)} ({row.RatioLow.ToString("0.00", Inv)}-{row.RatioHigh.ToString("0.00", Inv)}) |");
-        foreach (var (name, ms) in r.Extra)
-            sb.AppendLine($"| {name} | - | - | - | {ms.ToString("0.0", Inv)} ms (median of {Math.Max(5, r.Options.Rounds)} calls, not interleaved) |");
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(report))!);
         File.WriteAllText(report, sb.ToString());
         log.WriteLine(sb.ToString());
@@ -284,7 +305,7 @@ public static class PyTorchComparison
             return (ts, pt);
         }
 
-        private double PyTorchMs(bool train, int calls) =>
+        public double PyTorchMs(bool train, int calls) =>
             (double)_py.Call(new JsonObject { ["cmd"] = train ? "train" : "infer", ["name"] = _name, [train ? "steps" : "calls"] = calls })["seconds"]! * 1000 / calls;
 
         // The step of FineTuning.Loop: forward in training mode, cross-entropy, backward, AdamW, the ramp advanced.

@@ -40,8 +40,8 @@ public sealed class PyTorchComparisonTests : IDisposable
         Assert.True(agree.Success, text);
         Assert.True(double.Parse(agree.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) < 1e-5, text);
         // The same number of trainable values on both sides: q, k, v of 6 layers, 384 x 8 for SingLoRA's A (LoRA: A and B), plus the 770 of the head.
-        Assert.Contains("| training step, SingLoRA r8 on q/k/v + head (batch 2 x 8 tokens, AdamW) | 56,066 / 56,066 |", text);
-        Assert.Contains("| training step, LoRA r8 on q/k/v + head (same batch) | 111,362 / 111,362 |", text);
+        Assert.Contains("| training step, SingLoRA r8 on q/k/v + head (batch 2 x 8 tokens, AdamW), TorchSharp | 56,066 / 56,066 |", text);
+        Assert.Contains("| training step, LoRA r8 on q/k/v + head (same batch), TorchSharp | 111,362 / 111,362 |", text);
         var rows = text.Split('\n').Where(l => l.StartsWith("| training", StringComparison.Ordinal) || l.StartsWith("| inference", StringComparison.Ordinal)).ToList();
         Assert.Equal(4, rows.Count);
         foreach (var row in rows)
@@ -53,6 +53,7 @@ public sealed class PyTorchComparisonTests : IDisposable
     [InlineData("--rounds", "0", "--rounds takes a whole number of at least 1, not '0'")]
     [InlineData("--tokens", "600", "--tokens is at most 512")]
     [InlineData("--speed", "2", "unknown option '--speed'")]
+    [InlineData("--onnx", "no/such/model.onnx", "--onnx no/such/model.onnx does not exist; write one with")]
     public void Bad_options_are_named_before_anything_runs(string option, string value, string expected)
     {
         var (code, output, error) = Run("--pytorch", option, value);
