@@ -10,7 +10,8 @@ run with plain ``python3``. The SpamFilter sample's real model (all-MiniLM-L6-v2
     torchrun --standalone --nproc_per_node 2 python/train_ddp.py --model minilm_twin:SpamClassifier \\
         --base artifacts/cache/minilm/all-MiniLM-L6-v2.safetensors --base-loader minilm_twin:load_encoder \\
         --adapters artifacts/torchrun/start --data artifacts/torchrun/data.safetensors --out artifacts/torchrun/trained
- Every step takes ``--global-batch`` consecutive rows of the data file (wrapping around),
+
+Every step takes ``--global-batch`` consecutive rows of the data file (wrapping around),
 split evenly over the processes (and over ``--grad-accum`` micro-batches within a process); the loss is the mean over
 the global batch, so any process count gives the same update up to float rounding. The ramp step advances once per
 optimizer step, continuing from the step saved in the adapter folder.
