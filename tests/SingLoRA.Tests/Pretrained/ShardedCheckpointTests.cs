@@ -113,6 +113,36 @@ public class ShardedCheckpointTests(ITestOutputHelper output)
         Assert.Contains("safetensors.torch.save_file", e.Message);
     }
 
+    /// <summary>
+    /// A real <c>pytorch_model.bin</c>, written by <c>torch.save(state_dict)</c> (a zip of pickles) with the keys of the C#
+    /// model, is refused with the reason and the conversion, and the model is left as it was.
+    /// </summary>
+    [PythonTorchFact]
+    public void A_bin_file_written_by_torch_save_is_refused_and_the_model_is_unchanged()
+    {
+        using var scope = NewDisposeScope();
+        using var dir = new TempDir();
+        var checkpoint = Checkpoint(seed: 6);
+        SafeTensors.Save(dir.File("whole.safetensors"), checkpoint);
+        string bin = dir.File("pytorch_model.bin");
+        string script = $$"""
+            import torch
+            from singlora.safetensors import load_file
+            torch.save(load_file({{JsonSerializer.Serialize(dir.File("whole.safetensors"))}}), {{JsonSerializer.Serialize(bin)}})
+            print("saved", len(torch.load({{JsonSerializer.Serialize(bin)}}, weights_only=True)), "tensors with torch.save")
+            """;
+        PythonProcess.Run(output, new[] { "-c", script });
+        Assert.Equal((byte)'P', File.ReadAllBytes(bin)[0]); // torch.save's zip format
+
+        var model = new Net(2);
+        var before = Helpers.Snapshot(model);
+        var e = Assert.Throws<PretrainedLoadException>(() => model.LoadPretrained(bin));
+        Helpers.AssertUnchanged(model, before);
+        Assert.Contains("a PyTorch pickle (.bin, .pt) is refused", e.Message);
+        Assert.Contains("torch.load(path, weights_only=True)", e.Message);
+        Assert.Contains("the model was not changed", e.Message);
+    }
+
     /// <summary>Shards written by PyTorch with the twin's safetensors writer, under the Hugging Face names, load into the C# model.</summary>
     [PythonTorchFact]
     public void Shards_written_by_PyTorch_load_into_the_CSharp_model()
