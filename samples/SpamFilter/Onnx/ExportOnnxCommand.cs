@@ -100,9 +100,9 @@ public static class ExportOnnxCommand
         watch.Restart();
         foreach (var t in tokens.Take(Timed)) onnx.Logits(new[] { t });
         console.MarkupLineInterpolated($"ONNX Runtime, batch of 1: {watch.Elapsed.TotalMilliseconds / Math.Min(Timed, tokens.Count):0.0} ms per e-mail (the first {Math.Min(Timed, tokens.Count)} test e-mails, {tokens.Take(Timed).Average(t => t.Length):0} tokens on average).");
-        if (!(maxDifference <= 1e-3))
+        if (!(maxDifference <= OnnxExport.Tolerance))
         {
-            console.MarkupLineInterpolated($"[red]ONNX Runtime and TorchSharp differ by more than 1e-3: the export is wrong.[/]");
+            console.MarkupLineInterpolated($"[red]ONNX Runtime and TorchSharp differ by more than {OnnxExport.Tolerance:0e+0}: the export is wrong.[/]");
             return 1;
         }
         return 0;
