@@ -177,7 +177,7 @@ public static class SpamFilterApp
             long seed = cl.Int("seed", 0, sweep ? "first seed" : "random seed (head init, adapter init, dropout, batch order)");
             string name = sweep ? cl.String("name", "real-model-lr-sweep", "report file name (without extension)") : "";
             if (steps < 1 || batch < 1) throw new ArgumentException("--steps and --batch must be at least 1.");
-            if (maxTokens < 3 || maxTokens > 512) throw new ArgumentException("--max-tokens must be between 3 and 512 (BERT's position table).");
+            BertConfig.MiniLML6.CheckMaxTokens(maxTokens);
             if (methods.Length == 0) throw new ArgumentException("--methods lists no method.");
             return new Options(cache, outDir, deviceName, threads, train, test, maxTokens, methods,
                 new AdapterSettings(rank, alpha, ramp, loraAlpha, layers), new TrainSettings(steps, batch, headLr), lrs, sweepLrs, seeds, seed, name);

@@ -93,7 +93,7 @@ public static class TextCommands
             var seed = cl.Int("seed", 0, "random seed (head init, adapter init, dropout, batch order)");
             if (batch < 1 || epochs < 1 || steps < 0) throw new ArgumentException("--batch and --epochs must be at least 1, --steps at least 0.");
             if (evalEvery < 0 || patience < 0) throw new ArgumentException("--eval-every and --patience cannot be negative.");
-            if (maxTokens < 3 || maxTokens > 512) throw new ArgumentException("--max-tokens must be between 3 and 512 (BERT's position table).");
+            BertConfig.MiniLML6.CheckMaxTokens(maxTokens);
             return new TrainOptions(dataPath, textColumn, labelColumn, splitColumn, splitSeed, cache, outDir, deviceName, threads, maxTokens, epochs, steps, batch, evalEvery, patience, lr, headLr, rank, alpha, ramp, layersText, seed);
         }, out var options, out int exit)) return exit;
         var (dataPath, textColumn, labelColumn, splitColumn, splitSeed, cache, outDir, deviceName, threads, maxTokens, epochs, steps, batch, evalEvery, patience, lr, headLr, rank, alpha, ramp, layersText, seed) = options;

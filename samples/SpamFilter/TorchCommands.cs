@@ -54,7 +54,7 @@ public static class TorchCommands
             int ramp = cl.Int("ramp-steps", 40, "SingLoRA ramp length T in optimizer steps (0: none); torchrun's steps count from 0");
             long seed = cl.Int("seed", 0, "random seed of the adapters' and the head's initialisation");
             if (train < 0 || test < 0) throw new ArgumentException("--train and --test cannot be negative (0 takes the whole split).");
-            if (maxTokens < 3 || maxTokens > 512) throw new ArgumentException("--max-tokens must be between 3 and 512 (BERT's position table).");
+            BertConfig.MiniLML6.CheckMaxTokens(maxTokens);
             if (rank < 1 || ramp < 0) throw new ArgumentException("--rank must be at least 1 and --ramp-steps at least 0.");
             return new DataOptions(cache, outDir, train, test, maxTokens, rank, alpha, ramp, seed);
         }, out var o, out int exit)) return exit;

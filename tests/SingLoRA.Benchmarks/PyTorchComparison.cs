@@ -8,6 +8,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using SingLoRA.AdapterFiles;
+using SingLoRA.Benchmarks.Harness;
 using SpamFilter;
 using SpamFilter.MiniLM;
 using TorchSharp;
@@ -28,16 +29,17 @@ namespace SingLoRA.Benchmarks;
 public static class PyTorchComparison
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+    private static readonly Options Defaults = new();
 
     /// <summary>What to measure.</summary>
     /// <param name="Threads">Torch threads on both sides.</param>
     /// <param name="Rounds">Rounds of the interleaved measurement.</param>
     /// <param name="Batch">Sequences per training step.</param>
     /// <param name="Tokens">Tokens per sequence (no padding).</param>
-    /// <param name="OnnxModel">An ONNX export of the merged classifier to time in ONNX Runtime as well, or null.</param>
+    /// <param name="OnnxModel">A folder written by the SpamFilter's <c>export-onnx</c> (the merged classifier) to time in ONNX Runtime as well, or null.</param>
     public sealed record Options(int Threads = 1, int Rounds = 12, int Batch = 16, int Tokens = 128, int Rank = 8, double StepSeconds = 1.0, double InferSeconds = 0.5, string? OnnxModel = null, string? Report = null)
     {
-        /// <summary>Reads <c>--threads N --rounds N --batch N --tokens N --rank N --onnx FILE --report FILE</c> after the mode's name (args[0]).</summary>
+        /// <summary>Reads <c>--threads N --rounds N --batch N --tokens N --rank N --onnx FOLDER --report FILE</c> after the mode's name (args[0]).</summary>
         public static Options Parse(IReadOnlyList<string> args)
         {
             var o = new Options();
@@ -56,7 +58,8 @@ public static class PyTorchComparison
                     "--rank" => o with { Rank = Whole() },
                     "--step-seconds" => o with { StepSeconds = double.Parse(value, Inv) },
                     "--infer-seconds" => o with { InferSeconds = double.Parse(value, Inv) },
-                    "--onnx" => File.Exists(value) ? o with { OnnxModel = value } : throw new ArgumentException($"--pytorch: --onnx {value} does not exist; write one with `dotnet run --project samples/SpamFilter -c Release -- export-onnx`."),
+                    "--onnx" => File.Exists(Path.Combine(value, OnnxSpamFilter.OnnxTextClassifier.ModelFile)) ? o with { OnnxModel = value }
+                        : throw new ArgumentException($"--pytorch: --onnx {value} is not a folder holding {OnnxSpamFilter.OnnxTextClassifier.ModelFile}; write one with `dotnet run --project samples/SpamFilter -c Release -- export-onnx`."),
                     "--report" => o with { Report = value },
                     _ => throw new ArgumentException($"--pytorch: unknown option '{name}' (use --threads, --rounds, --batch, --tokens, --rank, --step-seconds, --infer-seconds, --onnx, --report)."),
                 };
@@ -126,7 +129,7 @@ public static class PyTorchComparison
                 };
                 using var onnx = o.OnnxModel is null ? null : new OnnxRunner(o.OnnxModel, o.Threads, batch);
                 if (onnx is not null)
-                    ops.Add(new Op($"inference, one e-mail ({o.Tokens} tokens), merged model, ONNX Runtime ({Path.GetFileName(o.OnnxModel)})", false, 0, 0,
+                    ops.Add(new Op($"inference, one e-mail ({o.Tokens} tokens), merged model, ONNX Runtime (the OnnxSpamFilter classifier)", false, 0, 0,
                         (calls, pyFirst) =>
                         {
                             double pt = pyFirst ? merged.PyTorchMs(false, calls) : 0;
@@ -186,42 +189,33 @@ public static class PyTorchComparison
         return ops.Select((op, i) =>
         {
             var ratios = tsMs[i].Zip(ptMs[i], (a, b) => a / b).OrderBy(x => x).ToArray();
-            return new Row(op.Name, op.TrainableOurs, op.TrainablePyTorch, Median(tsMs[i]), Median(ptMs[i]), Percentile(ratios, 0.5), Percentile(ratios, 0.25), Percentile(ratios, 0.75));
+            return new Row(op.Name, op.TrainableOurs, op.TrainablePyTorch, Interleaved.Median(tsMs[i]), Interleaved.Median(ptMs[i]), Interleaved.Percentile(ratios, 0.5), Interleaved.Percentile(ratios, 0.25), Interleaved.Percentile(ratios, 0.75));
         }).ToList();
     }
 
-    /// <summary>An ONNX export of the merged classifier in ONNX Runtime (in this process), on the one-e-mail input.</summary>
+    /// <summary>
+    /// An exported classifier folder (<c>export-onnx</c>) run as the shipped app runs it, through <see cref="OnnxSpamFilter.OnnxTextClassifier"/>
+    /// (ONNX Runtime in this process), on the one-e-mail input.
+    /// </summary>
     private sealed class OnnxRunner : IDisposable
     {
-        private readonly Microsoft.ML.OnnxRuntime.InferenceSession _session;
-        private readonly List<Microsoft.ML.OnnxRuntime.NamedOnnxValue> _inputs = new();
+        private readonly OnnxSpamFilter.OnnxTextClassifier _classifier;
+        private readonly long[][] _one;
 
-        public OnnxRunner(string path, int threads, IReadOnlyDictionary<string, Tensor> batch)
+        public OnnxRunner(string folder, int threads, IReadOnlyDictionary<string, Tensor> batch)
         {
-            _session = new Microsoft.ML.OnnxRuntime.InferenceSession(path, new Microsoft.ML.OnnxRuntime.SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1 });
-            long[] ids = batch["one_ids"].data<long>().ToArray();
-            var shape = new[] { 1, ids.Length };
-            foreach (var input in _session.InputMetadata.Keys)
-            {
-                long[] values = input switch
-                {
-                    "input_ids" => ids,
-                    "attention_mask" => Enumerable.Repeat(1L, ids.Length).ToArray(),
-                    "token_type_ids" => new long[ids.Length],
-                    _ => throw new ArgumentException($"--pytorch: {path} has an input '{input}' this benchmark does not know (input_ids, attention_mask, token_type_ids)."),
-                };
-                _inputs.Add(Microsoft.ML.OnnxRuntime.NamedOnnxValue.CreateFromTensor(input, new Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<long>(values, shape)));
-            }
+            _classifier = OnnxSpamFilter.OnnxTextClassifier.Load(folder, new Microsoft.ML.OnnxRuntime.SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1 });
+            _one = new[] { batch["one_ids"].data<long>().ToArray() };
         }
 
         public double Ms(int calls)
         {
             var sw = Stopwatch.StartNew();
-            for (int c = 0; c < calls; c++) using (_session.Run(_inputs)) { }
+            for (int c = 0; c < calls; c++) _classifier.Logits(_one);
             return sw.Elapsed.TotalMilliseconds / calls;
         }
 
-        public void Dispose() => _session.Dispose();
+        public void Dispose() => _classifier.Dispose();
     }
 
     private static void Write(Result r, string report, TextWriter log)
@@ -230,7 +224,7 @@ public static class PyTorchComparison
         sb.AppendLine("# TorchSharp against PyTorch on the same fine-tuning step");
         sb.AppendLine();
         sb.AppendLine($"<!-- {r.Machine} -->");
-        sb.AppendLine($"Written by `dotnet tests/SingLoRA.Benchmarks/bin/Release/net10.0/SingLoRA.Benchmarks.dll --pytorch --threads {r.Options.Threads} --rounds {r.Options.Rounds} --batch {r.Options.Batch} --tokens {r.Options.Tokens} --rank {r.Options.Rank}{(r.Options.OnnxModel is null ? "" : " --onnx " + r.Options.OnnxModel)}` (docs/performance.md explains it).");
+        sb.AppendLine($"Written by `dotnet tests/SingLoRA.Benchmarks/bin/Release/net10.0/SingLoRA.Benchmarks.dll --pytorch --threads {r.Options.Threads} --rounds {r.Options.Rounds} --batch {r.Options.Batch} --tokens {r.Options.Tokens} --rank {r.Options.Rank}{(r.Options.StepSeconds == Defaults.StepSeconds ? "" : " --step-seconds " + r.Options.StepSeconds.ToString(Inv))}{(r.Options.InferSeconds == Defaults.InferSeconds ? "" : " --infer-seconds " + r.Options.InferSeconds.ToString(Inv))}{(r.Options.OnnxModel is null ? "" : " --onnx " + r.Options.OnnxModel)}` (docs/performance.md explains it).");
         sb.AppendLine();
         sb.AppendLine($"- Machine: {r.Machine}.");
         sb.AppendLine($"- TorchSharp {typeof(torch).Assembly.GetName().Version} on its libtorch (`libtorch-cpu-linux-x64` package), against PyTorch {r.TorchVersion} (`/usr/bin/python3`, Debian's `python3-torch`); {r.Options.Threads} torch thread(s) on both sides.");
@@ -245,15 +239,6 @@ public static class PyTorchComparison
         File.WriteAllText(report, sb.ToString());
         log.WriteLine(sb.ToString());
         log.WriteLine($"written {report}");
-    }
-
-    private static double Median(IEnumerable<double> values) => Percentile(values.OrderBy(x => x).ToArray(), 0.5);
-
-    private static double Percentile(double[] sorted, double p)
-    {
-        double pos = p * (sorted.Length - 1);
-        int lo = (int)Math.Floor(pos), hi = (int)Math.Ceiling(pos);
-        return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
     }
 
     /// <summary>One configuration on both sides: the TorchSharp classifier (with its optimizer when it trains) and the PyTorch worker's copy.</summary>

@@ -29,6 +29,14 @@ public sealed record BertConfig(
 {
     /// <summary>all-MiniLM-L6-v2.</summary>
     public static BertConfig MiniLML6 { get; } = new();
+
+    /// <summary>The command-line rule for <c>--max-tokens</c>: [CLS], at least one word piece and [SEP], and no more than the position table holds.</summary>
+    /// <exception cref="ArgumentException">It is outside 3 to <see cref="MaxPositions"/>.</exception>
+    public void CheckMaxTokens(int maxTokens)
+    {
+        if (maxTokens < 3 || maxTokens > MaxPositions)
+            throw new ArgumentException($"--max-tokens must be between 3 and {MaxPositions} (BERT's position table), not {maxTokens}.");
+    }
 }
 
 /// <summary>Word + position + token-type embeddings, then LayerNorm and dropout.</summary>

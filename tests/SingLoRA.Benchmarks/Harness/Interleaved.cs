@@ -59,9 +59,11 @@ public static class Interleaved
         return Math.Max(1, (int)Math.Round(targetMs / per));
     }
 
-    private static double Median(double[] values) => Percentile(values.OrderBy(x => x).ToArray(), 0.5);
+    /// <summary>The median of <paramref name="values"/> (any order).</summary>
+    public static double Median(IEnumerable<double> values) => Percentile(values.OrderBy(x => x).ToArray(), 0.5);
 
-    private static double Percentile(double[] sorted, double p)
+    /// <summary>The <paramref name="p"/> quantile of <paramref name="sorted"/> (ascending), interpolated between neighbours.</summary>
+    public static double Percentile(double[] sorted, double p)
     {
         double pos = p * (sorted.Length - 1);
         int lo = (int)Math.Floor(pos), hi = (int)Math.Ceiling(pos);

@@ -53,7 +53,7 @@ public sealed class PyTorchComparisonTests : IDisposable
     [InlineData("--rounds", "0", "--rounds takes a whole number of at least 1, not '0'")]
     [InlineData("--tokens", "600", "--tokens is at most 512")]
     [InlineData("--speed", "2", "unknown option '--speed'")]
-    [InlineData("--onnx", "no/such/model.onnx", "--onnx no/such/model.onnx does not exist; write one with")]
+    [InlineData("--onnx", "no/such/folder", "--onnx no/such/folder is not a folder holding model.onnx; write one with")]
     public void Bad_options_are_named_before_anything_runs(string option, string value, string expected)
     {
         var (code, output, error) = Run("--pytorch", option, value);
