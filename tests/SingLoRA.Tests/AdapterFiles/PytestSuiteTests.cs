@@ -37,8 +37,9 @@ public class PytestSuiteTests(ITestOutputHelper output)
     {
         var run = Pytest.Run.Value;
         Assert.True(run.Outcomes.TryGetValue(nodeId, out var outcome), $"pytest did not report {nodeId}:\n{run.Output}");
-        if (outcome != "PASSED") output.WriteLine(run.Output);
-        Assert.Equal("PASSED", outcome);
+        if (outcome == "PASSED") return;
+        output.WriteLine(run.Output);
+        Assert.Fail($"pytest reports {nodeId} {outcome} (a skip counts as a failure here: the README's test command must run every test); its output follows.");
     }
 }
 
@@ -58,9 +59,14 @@ internal static class Pytest
         return ids;
     }
 
-    /// <summary>One run of the whole suite: each node id's outcome (PASSED, FAILED, SKIPPED, ERROR) and the output.</summary>
+    /// <summary>
+    /// One run of the whole suite: each node id's outcome (PASSED, FAILED, SKIPPED, ERROR) and the output. The suite's
+    /// real-model test reads the converted all-MiniLM-L6-v2 checkpoint from <c>artifacts/cache</c> (pytest alone skips it
+    /// when missing); it is converted here first, so the outcome never depends on whether a .NET test ran before.
+    /// </summary>
     public static readonly Lazy<(IReadOnlyDictionary<string, string> Outcomes, string Output)> Run = new(() =>
     {
+        _ = SingLoRA.Tests.SpamFilter.RealModelCache.Checkpoint;
         var (_, text) = Execute("-m pytest -v -rs -p no:cacheprovider python/tests", 900);
         var outcomes = new Dictionary<string, string>(StringComparer.Ordinal);
         // `-v` prints "<node id> PASSED [ 42%]"; parametrised ids may contain spaces, so anchor on the end of the line.
