@@ -37,6 +37,16 @@ public sealed class OnnxTextClassifier : IDisposable
     /// <summary>The graph's output the classifier reads.</summary>
     public const string LogitsOutput = "logits";
 
+    /// <summary>
+    /// The model's metadata keys that record the SHA-256 (lower-case hex) of the companion files it was exported with
+    /// (<c>"labels.json.sha256"</c>, <c>"vocab.txt.sha256"</c>). An export replaces three files one by one, so a crash between
+    /// two renames could pair files of two exports; with these the pair is refused at load instead of mislabelling texts.
+    /// </summary>
+    public static string DigestKey(string file) => file + ".sha256";
+
+    /// <summary>The SHA-256 of <paramref name="bytes"/>, lower-case hex (the value of a <see cref="DigestKey"/> entry).</summary>
+    public static string Digest(byte[] bytes) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
+
     private readonly InferenceSession _session;
     private readonly bool _needsTokenTypes;
 
@@ -77,6 +87,12 @@ public sealed class OnnxTextClassifier : IDisposable
             var missing = new[] { "input_ids", "attention_mask" }.Where(n => !session.InputMetadata.ContainsKey(n)).ToList();
             if (missing.Count > 0 || !session.OutputMetadata.TryGetValue(LogitsOutput, out var logits))
                 throw new InvalidDataException($"{Path.Combine(folder, ModelFile)} has inputs [{string.Join(", ", session.InputMetadata.Keys)}] and outputs [{string.Join(", ", session.OutputMetadata.Keys)}]; a classifier needs inputs input_ids and attention_mask and an output '{LogitsOutput}'. {Fix}");
+            // Files of two exports (an export-onnx stopped between its renames): refuse them rather than mislabel texts.
+            // A model without the entries (written by another tool) is taken on the checks below alone.
+            var recorded = session.ModelMetadata.CustomMetadataMap;
+            foreach (var file in new[] { LabelsFile, VocabularyFile })
+                if (recorded.TryGetValue(DigestKey(file), out var digest) && digest != Digest(File.ReadAllBytes(Path.Combine(folder, file))))
+                    throw new InvalidDataException($"{Path.Combine(folder, file)} is not the {file} that {ModelFile} was exported with (its SHA-256 differs from the one the model records): the folder mixes files of two exports, as an interrupted export leaves it. {Fix}");
             long classes = logits.Dimensions.Length == 2 ? logits.Dimensions[1] : -1;
             if (classes != labels.Count)
                 throw new InvalidDataException($"{Path.Combine(folder, ModelFile)} outputs {classes} logits per text but {LabelsFile} names {labels.Count} labels ({string.Join(", ", labels)}); the files come from different exports. {Fix}");

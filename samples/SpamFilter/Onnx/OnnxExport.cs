@@ -89,7 +89,8 @@ public static class OnnxExport
     /// Writes <paramref name="merged"/> (a classifier without adapters: merged, or never adapted) as <c>model.onnx</c>, with
     /// <c>vocab.txt</c> and <c>labels.json</c>, into <paramref name="outDirectory"/>. Every file is written to a temporary
     /// name first and renamed over the old one only when all are written (and checked), so a failed export leaves an old
-    /// export as it was.
+    /// export as it was; the model records its companions' SHA-256, so files of two exports (a crash between the renames)
+    /// are refused by <see cref="OnnxTextClassifier.Load"/>.
     /// </summary>
     public static OnnxExportResult Write(SpamClassifier merged, LabelSet labels, string outDirectory, bool check = false)
     {
@@ -106,12 +107,22 @@ public static class OnnxExport
         }
         try
         {
+            // The model records the SHA-256 of its two companions, so a folder that mixes two exports is refused at load.
+            byte[] vocabulary;
+            using (var resource = OnnxCheckpoint.OpenResource(OnnxCheckpoint.VocabResource))
+            using (var buffer = new MemoryStream())
+            {
+                resource.CopyTo(buffer);
+                vocabulary = buffer.ToArray();
+            }
+            byte[] labelsJson = System.Text.Encoding.UTF8.GetBytes(labels.ToJson());
+            foreach (var (file, bytes) in new[] { (OnnxTextClassifier.VocabularyFile, vocabulary), (OnnxTextClassifier.LabelsFile, labelsJson) })
+            {
+                File.WriteAllBytes(Temporary(file), bytes);
+                model.MetadataProps.Add(new StringStringEntryProto { Key = OnnxTextClassifier.DigestKey(file), Value = OnnxTextClassifier.Digest(bytes) });
+            }
             var modelPath = Temporary(OnnxTextClassifier.ModelFile);
             using (var stream = File.Create(modelPath)) model.WriteTo(stream);
-            using (var vocabulary = OnnxCheckpoint.OpenResource(OnnxCheckpoint.VocabResource))
-            using (var stream = File.Create(Temporary(OnnxTextClassifier.VocabularyFile))) vocabulary.CopyTo(stream);
-            var labelsPath = Temporary(LabelSet.FileName);
-            File.WriteAllText(labelsPath, labels.ToJson());
             double? difference = check ? Check(merged, modelPath, files, labels) : null;
             // Everything is written (and checked): replace the old files, the model last.
             foreach (var (temporary, final) in files.OrderBy(f => f.Final.EndsWith(OnnxTextClassifier.ModelFile, StringComparison.Ordinal)))

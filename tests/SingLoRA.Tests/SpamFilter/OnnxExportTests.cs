@@ -212,6 +212,40 @@ public class OnnxExportTests : IClassFixture<OnnxExportFixture>
     }
 
     [Fact]
+    public void A_folder_that_mixes_files_of_two_exports_is_refused_at_load()
+    {
+        // Two exports of different label files; a crash between an export's renames could leave the second's labels.json
+        // beside the first's model.onnx. The model records its companions' SHA-256, so the mix is refused by name.
+        var first = NewDir();
+        var second = NewDir();
+        OnnxExport.ExportFolder(_f.Adapters, RealModelCache.Checkpoint, first);
+        OnnxExport.Export(_f.Model, RealModelCache.Checkpoint, _f.Labels with { Labels = new[] { "legit", "junk" }, MaxTokens = 32 }, second);
+        using (var whole = OnnxTextClassifier.Load(second)) Assert.Equal(new[] { "legit", "junk" }, whole.Labels);
+
+        var mixed = NewDir();
+        Directory.CreateDirectory(mixed);
+        foreach (var file in new[] { OnnxTextClassifier.ModelFile, OnnxTextClassifier.VocabularyFile }) File.Copy(Path.Combine(first, file), Path.Combine(mixed, file));
+        File.Copy(Path.Combine(second, OnnxTextClassifier.LabelsFile), Path.Combine(mixed, OnnxTextClassifier.LabelsFile));
+        var refused = Assert.Throws<InvalidDataException>(() => OnnxTextClassifier.Load(mixed));
+        Assert.Contains($"{Path.Combine(mixed, "labels.json")} is not the labels.json that model.onnx was exported with", refused.Message);
+        Assert.Contains("export-onnx", refused.Message);
+
+        // The same for the vocabulary, and through the command a user runs.
+        File.Copy(Path.Combine(first, OnnxTextClassifier.LabelsFile), Path.Combine(mixed, OnnxTextClassifier.LabelsFile), overwrite: true);
+        File.AppendAllText(Path.Combine(mixed, OnnxTextClassifier.VocabularyFile), "[extra]\n");
+        refused = Assert.Throws<InvalidDataException>(() => OnnxTextClassifier.Load(mixed));
+        Assert.Contains("is not the vocab.txt that model.onnx was exported with", refused.Message);
+        var (code, console, _) = Run(new[] { "predict-onnx", "--model", mixed }, "hello\n");
+        Assert.NotEqual(0, code);
+        Assert.Contains("is not the vocab.txt that model.onnx was exported with", Flat(console));
+
+        // Put back, the folder loads.
+        File.Copy(Path.Combine(first, OnnxTextClassifier.VocabularyFile), Path.Combine(mixed, OnnxTextClassifier.VocabularyFile), overwrite: true);
+        using var restored = OnnxTextClassifier.Load(mixed);
+        Assert.Equal(new[] { "ham", "spam" }, restored.Labels);
+    }
+
+    [Fact]
     public void Export_onnx_refuses_a_bad_adapters_folder_with_the_reason()
     {
         var empty = NewDir();
