@@ -35,13 +35,13 @@ public sealed class Corpus
 
     /// <summary>
     /// Takes <paramref name="trainCount"/> training e-mails (0: all) and <paramref name="testCount"/> test e-mails (0: all) in a
-    /// fixed order (SHA-256 of "order:" + file name), the same for every method and seed.
+    /// fixed order (<see cref="Email.OrderKey"/>), the same for every method and seed.
     /// </summary>
     public static Corpus Select(IReadOnlyList<Email> all, int trainCount, int testCount, BertWordPiece tokenizer, int maxTokens)
     {
         IReadOnlyList<Email> Take(Split split, int count)
         {
-            var part = all.Where(e => e.Split == split).OrderBy(e => Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("order:" + e.FileName))), StringComparer.Ordinal).ToList();
+            var part = all.Where(e => e.Split == split).OrderBy(e => e.OrderKey, StringComparer.Ordinal).ToList();
             return count <= 0 || count >= part.Count ? part : part.Take(count).ToList();
         }
         return new Corpus(Take(Split.Train, trainCount), Take(Split.Test, testCount), tokenizer, maxTokens);

@@ -313,7 +313,7 @@ public static class TextCommands
         {
             int held = Math.Max(1, perClass / 4);
             rows = rows.GroupBy(r => (r.Label, r.Email.Split))
-                .SelectMany(g => g.OrderBy(r => Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes("order:" + r.Email.FileName))), StringComparer.Ordinal)
+                .SelectMany(g => g.OrderBy(r => r.Email.OrderKey, StringComparer.Ordinal)
                     .Take(g.Key.Split == Split.Train ? perClass : held))
                 .OrderBy(r => r.Email.Group, StringComparer.Ordinal).ThenBy(r => r.Email.FileName, StringComparer.Ordinal).ToList();
         }

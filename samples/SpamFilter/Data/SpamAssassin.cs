@@ -20,6 +20,12 @@ public sealed record Email(string Group, string FileName, bool IsSpam, Split Spl
 {
     /// <summary>True for the <c>hard-ham</c> group: legitimate mail that looks like spam.</summary>
     public bool IsHardHam => Group.StartsWith("hard-ham", StringComparison.Ordinal);
+
+    /// <summary>
+    /// The key of the fixed order in which subsets are taken (ordinal order of the SHA-256 of "order:" + file name): the
+    /// same for every method, seed and command, and independent of the split's own hash.
+    /// </summary>
+    public string OrderKey => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes("order:" + FileName)));
 }
 
 /// <summary>
