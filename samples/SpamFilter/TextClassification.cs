@@ -2,7 +2,6 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
-using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using SingLoRA;
@@ -115,17 +114,16 @@ public static class TextClassifierModel
 
     /// <summary>
     /// For training: the annotated encoder (<see cref="SingLoRABertSelfAttention"/>) with the pretrained weights, a new head of
-    /// <paramref name="classes"/> rows, and <paramref name="config"/> applied with <c>ApplySingLoRA</c>; the adapters and the head
-    /// trainable, everything else frozen.
+    /// <paramref name="classes"/> rows, and <paramref name="config"/> applied with <c>ApplySingLoRA</c>, the head added to its
+    /// <c>ModulesToSave</c>: the adapters and the head trainable, everything else frozen, and <c>SaveAdapters</c> saves both.
     /// </summary>
     public static SpamClassifier ForTraining(string checkpoint, int classes, SingLoRAConfig config)
     {
         var encoder = new BertModel(BertConfig.MiniLML6, (c, i) => new SingLoRABertSelfAttention(c, i));
         encoder.LoadPretrained(checkpoint, AdapterSettings.LoadOptions);
         var model = new SpamClassifier(encoder, classes);
-        model.ApplySingLoRA(config);
-        model.FreezeAllButAdapters();
-        foreach (var p in model.Classifier.parameters()) p.requires_grad = true;
+        model.ApplySingLoRA(config with { ModulesToSave = config.ModulesToSave.Append(Head).Distinct().ToList() });
+        model.FreezeAllButAdapters();   // the modules to save (the head) stay trainable
         return model;
     }
 
@@ -173,13 +171,6 @@ public static class TextClassifierModel
         if (wasTraining) model.train();
         return result.ToArray();
     }
-
-    /// <summary>SHA-256 of a file, lower-case hex.</summary>
-    public static string Sha256(string path)
-    {
-        using var stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
-    }
 }
 
 /// <summary>The settings of one <c>train</c> run.</summary>
@@ -194,7 +185,7 @@ public static class ClassifierTrainer
     /// <summary>
     /// Trains <paramref name="model"/> on <paramref name="train"/>; after every <see cref="ClassifierTraining.EvalEvery"/> steps (and at
     /// the end) measures validation accuracy, and when it beats the best so far saves the adapters and the head
-    /// (<c>SaveAdapters(modulesToSave: ["classifier"])</c>) plus <c>labels.json</c> to <paramref name="bestDirectory"/>. Stops early
+    /// (<c>SaveAdapters</c>: the head is <see cref="TextClassifierModel.ForTraining"/>'s module to save) plus <c>labels.json</c> to <paramref name="bestDirectory"/>. Stops early
     /// after <see cref="ClassifierTraining.Patience"/> evaluations without improvement (0: never).
     /// </summary>
     public static ClassifierRun Train(SpamClassifier model, TextDataSet data, long[][] train, long[][] validation, BertWordPiece tokenizer, ClassifierTraining s,
@@ -244,7 +235,7 @@ public static class ClassifierTrainer
                 best = accuracy;
                 bestStep = done;
                 since = 0;
-                var config = model.SaveAdapters(bestDirectory, modulesToSave: new[] { TextClassifierModel.Head });
+                var config = model.SaveAdapters(bestDirectory);   // the adapters and the head (ForTraining's modules to save)
                 (labelSet with { Step = done, ValidationAccuracy = accuracy, WeightsSha256 = config.WeightsSha256 }).Write(bestDirectory);
                 log?.Invoke($"step {done}/{s.Steps} ({epoch}): training loss {trainLoss:0.000}, validation accuracy {accuracy:P1}: best so far, saved");
             }

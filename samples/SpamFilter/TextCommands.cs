@@ -113,7 +113,7 @@ public static class TextCommands
                 ? SpamAssassinTexts(cache, console)
                 : TextDataSet.Load(dataPath, new DataFileOptions(textColumn, labelColumn, splitColumn.Length == 0 ? null : splitColumn, splitSeed));
             checkpoint = OnnxCheckpoint.Ensure(Path.Combine(cache, "minilm"), m => console.MarkupLineInterpolated($"[grey]{m}[/]"));
-            config = new SingLoRAConfig(new SingLoRAOptions(rank, alpha, 0)) { Layers = LayersOf(layersText), ModulesToSave = new[] { TextClassifierModel.Head } }.Validate();
+            config = new SingLoRAConfig(new SingLoRAOptions(rank, alpha, 0)) { Layers = LayersOf(layersText) }.Validate();
         }
         catch (Exception e) when (e is DataFileException or InvalidDataException or FileNotFoundException or InvalidOperationException or ArgumentException)
         {

@@ -34,7 +34,7 @@ public static class TorchCommands
 
     /// <summary>
     /// The <c>torch-data</c> command: writes <c>OUT/start</c> (SingLoRA adapters on query, key, value and a new head, saved with
-    /// <c>SaveAdapters(modulesToSave: ["classifier"])</c>) and <c>OUT/data.safetensors</c> (<c>inputs</c>, <c>attention_mask</c>,
+    /// <c>SaveAdapters</c>, the head being the config's module to save) and <c>OUT/data.safetensors</c> (<c>inputs</c>, <c>attention_mask</c>,
     /// <c>targets</c> of the training e-mails; <c>eval_inputs</c>, <c>eval_attention_mask</c>, <c>eval_targets</c> of the test
     /// e-mails; ids padded with 0, targets 1 for spam), then prints the <c>torchrun</c> and <c>torch-eval</c> commands.
     /// </summary>
@@ -76,9 +76,8 @@ public static class TorchCommands
         var start = Path.Combine(o.Out, "start");
         var dataPath = Path.Combine(o.Out, DataFile);
         manual_seed(o.Seed);
-        var config = new SingLoRAConfig(new SingLoRAOptions(o.Rank, o.Alpha, o.Ramp)) { ModulesToSave = new[] { TextClassifierModel.Head } };
-        using (var model = TextClassifierModel.ForTraining(checkpoint, 2, config))
-            model.SaveAdapters(start, modulesToSave: new[] { TextClassifierModel.Head });
+        using (var model = TextClassifierModel.ForTraining(checkpoint, 2, new SingLoRAConfig(new SingLoRAOptions(o.Rank, o.Alpha, o.Ramp))))
+            model.SaveAdapters(start);   // the adapters and the head (ForTraining's modules to save)
         using (var scope = NewDisposeScope())
         {
             var (ids, mask) = corpus.Tokenizer.Batch(corpus.TrainTokens);
@@ -155,11 +154,10 @@ public static class TorchCommands
             using var model = TextClassifierModel.FromFolder(checkpoint, 2, o.Adapters);
             var logits = Logits(model, ids, mask, o.Batch);
             var predicted = logits.argmax(-1);
-            long n = targets.shape[0], correct = predicted.eq(targets).sum().item<long>();
-            long tp = (predicted.eq(1) & targets.eq(1)).sum().item<long>(), spamPredicted = predicted.eq(1).sum().item<long>(), spam = targets.eq(1).sum().item<long>();
-            double f1 = tp == 0 ? 0 : 2.0 * tp / (spamPredicted + spam);
+            long n = targets.shape[0];
+            var report = ClassReport.Of(new[] { "ham", "spam" }, targets.cpu().data<long>().Select(t => (int)t).ToArray(), predicted.cpu().data<long>().Select(p => (int)p).ToArray());
             console.MarkupLineInterpolated($"{o.Adapters}: {config.Library} {config.LibraryVersion}, {config.Targets.Count} SingLoRA layers at ramp step {config.Step}, modules_to_save [[{string.Join(", ", config.ModulesToSave)}]].");
-            console.MarkupLineInterpolated($"Test split in .NET: {n:N0} e-mails ({spam:N0} spam): accuracy [bold]{(double)correct / n:P1}[/], spam F1 {f1:0.000} ({watch.Elapsed.TotalSeconds:0} s).");
+            console.MarkupLineInterpolated($"Test split in .NET: {n:N0} e-mails ({report.Support(1):N0} spam): accuracy [bold]{report.Accuracy:P1}[/], spam F1 {report.F1(1):0.000} ({watch.Elapsed.TotalSeconds:0} s).");
             if (pytorch is not null)
             {
                 var reference = Required(pytorch, o.Logits, "logits");

@@ -53,8 +53,8 @@ public static partial class AdapterFile
     /// </summary>
     /// <param name="model">The model.</param>
     /// <param name="directory">The adapter folder.</param>
-    /// <param name="adapterName">The adapter to load into; null loads into the active one. A name the model's SingLoRA layers
-    /// do not have yet is added to every layer with the file's options (not activated), PEFT's <c>load_adapter</c>.</param>
+    /// <param name="adapterName">The adapter to load into; null loads into the active one. A name the model's adapted layers
+    /// (SingLoRA and LoRA) do not have yet is added to every layer with the file's options (not activated), PEFT's <c>load_adapter</c>.</param>
     /// <param name="convert">False (the default): a tensor whose dtype differs from the model's is an error, because a
     /// conversion can round (a float64 file into float32) and should be asked for. True: tensors are converted to the
     /// model's dtypes (the config's base dtype is then not required to match either).</param>

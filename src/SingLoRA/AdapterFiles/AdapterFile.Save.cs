@@ -21,7 +21,8 @@ public static partial class AdapterFile
     /// <param name="directory">The adapter folder (created if needed).</param>
     /// <param name="adapterName">Which named adapter to save; null saves the active one. The name goes into the config.</param>
     /// <param name="modulesToSave">Paths of modules to save whole beside the adapters, such as a classification head trained
-    /// with them (PEFT's <c>modules_to_save</c>). They must not contain adapted layers.</param>
+    /// with them (PEFT's <c>modules_to_save</c>). They must not contain adapted layers. Null: the modules to save of the config
+    /// given to <c>ApplySingLoRA</c> or <c>AddSingLoRA</c> (none when it named none).</param>
     /// <param name="allowUnsavedTrainable">False (the default): refuse to save when a parameter that requires gradients is
     /// neither the adapter's nor in <paramref name="modulesToSave"/>, because what was trained there would be lost.
     /// True: save anyway.</param>
@@ -48,7 +49,8 @@ public static partial class AdapterFile
                 $"Cannot save: the adapter of merged layer(s) {string.Join(", ", stale)} changed after it was merged, so the file could not reproduce the merged weights. " +
                 "Call UnmergeAdapters() (and merge again if needed) before saving.");
 
-        var saved = ModuleTensors(model, layers, modulesToSave ?? Array.Empty<string>());
+        modulesToSave ??= ModulesToSave.Of(model);
+        var saved = ModuleTensors(model, layers, modulesToSave);
         if (!allowUnsavedTrainable)
         {
             var kept = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
@@ -99,7 +101,7 @@ public static partial class AdapterFile
             MergeState = targets.All(t => t.Merged) ? "merged" : targets.Any(t => t.Merged) ? "partial" : "unmerged",
             TargetModules = targets.Select(t => t.Path).ToList(),
             Targets = targets,
-            ModulesToSave = (modulesToSave ?? Array.Empty<string>()).ToList(),
+            ModulesToSave = modulesToSave.ToList(),
             WeightsSha256 = sha,
         };
         AtomicFile.Write(Path.Combine(directory, ConfigFileName),

@@ -33,12 +33,17 @@ public sealed record SingLoRAConfig(SingLoRAOptions Options)
 
     /// <summary>
     /// The layer indices to adapt, PEFT's <c>layers_to_transform</c>, written as the attribute's <c>Layers</c> (<c>"0-3, 8"</c>);
-    /// null adapts every layer. An annotated module is placed by its <c>LayerIndex</c> member; a module path by its first
+    /// null: every layer for <c>AddSingLoRA</c>, the attribute's own <c>Layers</c> for <c>ApplySingLoRA</c>. An annotated module is placed by its <c>LayerIndex</c> member; a module path by its first
     /// numeric segment (<c>layers.3.attn.q_proj</c> is layer 3).
     /// </summary>
     public string? Layers { get; init; }
 
-    /// <summary>Paths of modules trained and saved whole beside the adapters (PEFT's <c>modules_to_save</c>, e.g. a classification head).</summary>
+    /// <summary>
+    /// Paths of modules trained and saved whole beside the adapters (PEFT's <c>modules_to_save</c>, e.g. a classification
+    /// head). <c>ApplySingLoRA</c> and <c>AddSingLoRA</c> check them (each must be a module of the model without adapted
+    /// layers) and record them on the model: <c>FreezeAllButAdapters</c> keeps them trainable, <c>SaveAdapters</c> saves them
+    /// and <c>GetSingLoRAConfig</c> reports them.
+    /// </summary>
     public IReadOnlyList<string> ModulesToSave { get; init; } = Array.Empty<string>();
 
     /// <summary>Throws an <see cref="ArgumentException"/> that names the first invalid value and says how to fix it.</summary>

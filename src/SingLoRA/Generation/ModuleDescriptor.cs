@@ -93,8 +93,9 @@ public sealed class ModuleDescriptor<TModule> : ModuleDescriptor where TModule :
         AttachCore(module, options, _ => true);
     }
 
-    // Wraps each chosen target's Linear with `options` (null: none of them), leaving the others plain. Every target is read
-    // and checked before anything changes. The adapter takes the layer's registration through the same slot run-time
+    // Wraps each chosen target's Linear with `options` (null: none of them), leaving the others plain. Every target is located
+    // before anything changes; an adapter the layer cannot take (its rank, its dtype) throws naming the target, which callers
+    // that change a built model rule out first (ProblemsApplying). The adapter takes the layer's registration through the same slot run-time
     // injection and unloading write (RegistrationSlot), and its field through the descriptor's typed writer.
     private void AttachCore(TModule module, SingLoRAOptions? options, Func<string, bool> chosen)
     {

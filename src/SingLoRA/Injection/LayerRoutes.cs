@@ -21,13 +21,8 @@ internal static class LayerRoutes
     /// <summary>What a call on <paramref name="layer"/> runs, or null when nothing decided it yet (its module has not registered it).</summary>
     public static nn.Module<Tensor, Tensor>? RouteOf(Linear layer) => s_routes.TryGetValue(layer, out var route) ? route : null;
 
-    /// <summary>Records that <paramref name="adapter"/> wraps <paramref name="layer"/>; throws when another adapter already does.</summary>
-    public static void Wrap(Linear layer, AdaptedLinear adapter)
-    {
-        if (AdapterOf(layer) is { } existing && !ReferenceEquals(existing, adapter))
-            throw new ArgumentException($"This Linear layer is already wrapped by a {existing.GetType().Name}; wrap each layer once.", nameof(layer));
-        s_routes.AddOrUpdate(layer, adapter);
-    }
+    /// <summary>Records that <paramref name="adapter"/> wraps <paramref name="layer"/> (its constructor checked that no other adapter does).</summary>
+    public static void Wrap(Linear layer, AdaptedLinear adapter) => s_routes.AddOrUpdate(layer, adapter);
 
     /// <summary>Records that calls on <paramref name="layer"/> run the plain layer (no adapter, by choice).</summary>
     public static void LeavePlain(Linear layer) => s_routes.AddOrUpdate(layer, layer);

@@ -57,20 +57,22 @@ public static class RuntimeInjection
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(targets);
-        return ByPatterns(model, targets, options, _ => true, strict);
+        return ByPatterns(model, targets, options, _ => true, strict, Array.Empty<string>());
     }
 
     /// <summary>
     /// Applies <paramref name="config"/> to a model you do not own: adapts every <see cref="Linear"/> whose path matches one
     /// of <see cref="SingLoRAConfig.Targets"/> (patterns as in the other overload) and, when <see cref="SingLoRAConfig.Layers"/>
     /// is set, whose layer index (the path's first numeric segment: <c>layers.3.attn.q_proj</c> is 3) it chooses, with
-    /// <see cref="SingLoRAConfig.Options"/>. Otherwise the same as the pattern overload.
+    /// <see cref="SingLoRAConfig.Options"/>. <see cref="SingLoRAConfig.ModulesToSave"/> are checked before anything changes and
+    /// recorded on <paramref name="model"/>, as <c>ApplySingLoRA</c> does: <c>FreezeAllButAdapters</c> keeps them trainable and
+    /// <c>SaveAdapters</c> saves them whole. Otherwise the same as the pattern overload.
     /// </summary>
     /// <param name="model">The model.</param>
     /// <param name="config">The configuration; its targets must name at least one pattern.</param>
     /// <param name="strict">When true, throw and change nothing if a matched module cannot be adapted or a pattern matches nothing.</param>
     /// <returns>The report.</returns>
-    /// <exception cref="ArgumentException">The config is invalid or names no target.</exception>
+    /// <exception cref="ArgumentException">The config is invalid or names no target, or a module to save is missing or holds adapted layers; the model is unchanged.</exception>
     /// <exception cref="SingLoRAInjectionException">Strict mode found a problem, or no layer at all could be adapted; the model is unchanged.</exception>
     [SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters", Justification = "The overloads differ in the type of a required parameter, so no call is ambiguous.")]
     public static SingLoRAInjectionReport AddSingLoRA(this nn.Module model, SingLoRAConfig config, bool strict = false)
@@ -80,10 +82,11 @@ public static class RuntimeInjection
         config.Validate();
         var chooses = config.ChoosesLayer;
         return ByPatterns(model, config.Targets, config.Options,
-            path => config.Layers is null || SingLoRAConfig.LayerOfPath(path) is { } layer && chooses(layer), strict);
+            path => config.Layers is null || SingLoRAConfig.LayerOfPath(path) is { } layer && chooses(layer), strict, config.ModulesToSave);
     }
 
-    private static SingLoRAInjectionReport ByPatterns(nn.Module model, IEnumerable<string> targets, SingLoRAOptions options, Func<string, bool> layerChosen, bool strict)
+    private static SingLoRAInjectionReport ByPatterns(nn.Module model, IEnumerable<string> targets, SingLoRAOptions options, Func<string, bool> layerChosen, bool strict,
+        IReadOnlyList<string> modulesToSave)
     {
         var patterns = targets.Select((t, i) => ModulePathPattern.Parse(t, i)).ToList();
         if (patterns.Count == 0)
@@ -96,7 +99,7 @@ public static class RuntimeInjection
                 if (p.Matches(path)) { matched.Add(p); any = true; }
             return any && layerChosen(path);
         }
-        return Inject(model, Match, () => patterns.Where(p => !matched.Contains(p)).Select(p => p.Text).Distinct().ToList(), options, strict);
+        return Inject(model, Match, () => patterns.Where(p => !matched.Contains(p)).Select(p => p.Text).Distinct().ToList(), options, strict, modulesToSave);
     }
 
     /// <summary>
@@ -116,7 +119,7 @@ public static class RuntimeInjection
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(predicate);
-        return Inject(model, predicate, Array.Empty<string>, options, strict);
+        return Inject(model, predicate, Array.Empty<string>, options, strict, Array.Empty<string>());
     }
 
     /// <summary>Test seam: called with each layer's path while the adapters are being put in, so a test can fail the injection midway.</summary>
@@ -124,7 +127,8 @@ public static class RuntimeInjection
 
     private sealed record Plan(string Path, Linear Layer, IReadOnlyList<ModuleSlot> Slots);
 
-    private static SingLoRAInjectionReport Inject(nn.Module model, Func<string, nn.Module, bool> select, Func<IReadOnlyList<string>> unmatched, SingLoRAOptions options, bool strict)
+    private static SingLoRAInjectionReport Inject(nn.Module model, Func<string, nn.Module, bool> select, Func<IReadOnlyList<string>> unmatched, SingLoRAOptions options, bool strict,
+        IReadOnlyList<string> modulesToSave)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -151,8 +155,12 @@ public static class RuntimeInjection
             throw new SingLoRAInjectionException("AddSingLoRA found no layer it can adapt.", report);
         if (strict && !report.IsComplete)
             throw new SingLoRAInjectionException($"AddSingLoRA(strict: true) found {report.Problems.Count} problem(s).", report);
+        var saveProblems = ModulesToSave.Problems(model, modulesToSave, plans.Select(p => p.Path).Concat(model.GetAdaptedLayers().Select(l => l.Path)).ToHashSet()).ToList();
+        if (saveProblems.Count > 0)
+            throw new ArgumentException($"AddSingLoRA changed nothing: the config's ModulesToSave do not fit the model: {string.Join("; ", saveProblems)}.", "config");
 
         Apply(plans, options);
+        if (modulesToSave.Count > 0) ModulesToSave.Record(model, ModulesToSave.Of(model).Concat(modulesToSave).ToList());   // added to those of earlier calls
         return report;
     }
 
@@ -170,8 +178,8 @@ public static class RuntimeInjection
             return (null, Skip(SkipReason.NotLinear, "only Linear layers can be adapted" +
                 (linears.Count > 0 ? $"; name its Linear layers instead (for example {string.Join(", ", linears.Select(l => $"'{l}'"))}) or use the pattern '{path}.*'." : ".")));
         }
-        if (AdaptedLinear.Wrapping(layer) is not null)
-            return (null, Skip(SkipReason.AlreadyAdapted, "a SingLoRALinear already wraps this Linear."));
+        if (AdaptedLinear.Wrapping(layer) is { } wrapper)
+            return (null, Skip(SkipReason.AlreadyAdapted, $"a {wrapper.GetType().Name} already wraps this Linear."));
         if (LayerProblem(layer, options) is { } problem)
             return (null, Skip(SkipReason.InvalidForOptions, problem));
 

@@ -30,7 +30,10 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
     /// <summary>The name of the adapter every layer is created with.</summary>
     public const string DefaultAdapterName = "default";
 
-    /// <summary>Wraps <paramref name="baseLayer"/>, freezing its weight and bias, and records that calls on it run this adapter.</summary>
+    /// <summary>
+    /// Wraps <paramref name="baseLayer"/>. Once the derived constructor has created the first adapter, the base's weight and
+    /// bias are frozen and calls on it run this adapter (<see cref="AddSlot"/>), so a constructor that fails changes nothing.
+    /// </summary>
     /// <param name="name">The module name TorchSharp shows.</param>
     /// <param name="baseLayer">The pretrained layer.</param>
     /// <param name="options">The first adapter's options, already validated; the rank is checked against the layer's sizes.</param>
@@ -48,11 +51,7 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"The base layer's weight has dtype {baseLayer.weight.dtype}; adapters need a floating-point layer.", nameof(baseLayer));
         CheckRank(options.Rank);
         Precision = options.Precision;
-
-        baseLayer.weight.requires_grad = false;
-        if (baseLayer.bias is not null) baseLayer.bias.requires_grad = false;
         RegisterBase();
-        LayerRoutes.Wrap(baseLayer, this);
     }
 
     /// <summary>The adapter that wraps <paramref name="baseLayer"/> now, or null when it is not wrapped (never, or no longer).</summary>
@@ -93,7 +92,14 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
         foreach (var (key, p) in slot.Parameters) register_parameter(KeyOf(key, adapterName), p);
         foreach (var (key, b) in slot.Buffers) register_buffer(KeyOf(key, adapterName), b);
         _slots.Add(slot);
-        if (_active is null) _active = slot;
+        if (_active is null)
+        {
+            // The first adapter exists: the layer is complete. Freeze the base and route calls on it here.
+            _active = slot;
+            Base.weight!.requires_grad = false;
+            if (Base.bias is not null) Base.bias.requires_grad = false;
+            LayerRoutes.Wrap(Base, this);
+        }
         else foreach (var (_, p) in slot.Parameters) p.requires_grad = false;
         return slot;
     }

@@ -6,8 +6,8 @@ namespace SingLoRA;
 
 /// <summary>
 /// What every <c>[SingLoRA]</c>-annotated module implements, so that library code and outer models treat every
-/// annotated module alike. The generator writes only what is per class (<see cref="SingLoRAOptions"/> and
-/// <see cref="Adapters"/>); the operations are default members that call <see cref="SingLoRAModuleExtensions"/> on the
+/// annotated module alike. The generator writes only what is per class (<see cref="SingLoRAOptions"/>,
+/// <see cref="Adapters"/>, the class's descriptor and its typed adapter properties); the operations are default members that call <see cref="SingLoRAModuleExtensions"/> on the
 /// module, so every one covers the module's whole subtree: adapters of nested annotated blocks are included, exactly as
 /// the extension methods do for any module. An implementing class must derive from <see cref="nn.Module"/>.
 /// </summary>

@@ -285,7 +285,9 @@ public static class SingLoRAModuleExtensions
     /// by each class's <c>LayerIndex</c> member (null: the attribute's choice). The new adapters start fresh (a new
     /// <c>A</c>, ramp step 0) and keep the layers' train/eval mode; base weights do not change. All or nothing: every module
     /// is checked first (unknown targets, Layers without a LayerIndex, merged layers, named adapters that would be dropped,
-    /// a rank a layer cannot take). Build the optimizer afterwards.
+    /// a rank a layer cannot take, a module to save that is missing or holds adapted layers). <see cref="SingLoRAConfig.ModulesToSave"/>
+    /// are recorded on <paramref name="model"/>: <see cref="FreezeAllButAdapters"/> keeps them trainable and
+    /// <c>SaveAdapters</c> saves them whole. Build the optimizer afterwards.
     /// </summary>
     /// <returns>The paths of the adapted layers, in model order.</returns>
     /// <exception cref="InvalidOperationException">The model has no annotated module, or a problem was found (all named); nothing was changed.</exception>
@@ -310,16 +312,22 @@ public static class SingLoRAModuleExtensions
         var problems = patterns.Where(p => !targetPaths.Any(p.Matches)).Select(p =>
                 $"target '{p.Text}' matches no [SingLoRA] target of the model (the annotated classes' targets are {string.Join(", ", known.Select(n => $"'{n}'"))}; a config chooses among them by field name or module path, it cannot add fields)")
             .Concat(annotated.SelectMany((m, i) => m.Descriptor!.ProblemsApplying(m.Module, config, chosen[i]).Select(p => m.Path.Length == 0 ? p : $"'{m.Path}': {p}")))
+            .Concat(ModulesToSave.Problems(model, config.ModulesToSave, AdaptedAfter()))
             .ToList();
+        // The layers adapted afterwards: the chosen targets of the annotated modules, and adapters put in elsewhere (AddSingLoRA).
+        HashSet<string> AdaptedAfter() => annotated.SelectMany((m, i) => m.Descriptor!.TargetNames.Where(chosen[i]).Select(f => FullPath(m.Path, f)))
+            .Concat(model.GetAdaptedLayers().Select(l => l.Path).Except(targetPaths)).ToHashSet(StringComparer.Ordinal);
         if (problems.Count > 0)
             throw new InvalidOperationException($"ApplySingLoRA changed nothing: {string.Join("; ", problems)}.");
         for (int i = 0; i < annotated.Count; i++) annotated[i].Descriptor!.Apply(annotated[i].Module, config, chosen[i]);
+        ModulesToSave.Record(model, config.ModulesToSave);
         return model.GetSingLoRALayers().Select(l => l.Path).ToList();
     }
 
     /// <summary>
     /// The configuration the model's SingLoRA layers have now, as one <see cref="SingLoRAConfig"/>: their paths as
-    /// <see cref="SingLoRAConfig.Targets"/> and their active adapter's options (PEFT's <c>peft_config</c>).
+    /// <see cref="SingLoRAConfig.Targets"/>, their active adapter's options and the modules to save that the config given to
+    /// <c>ApplySingLoRA</c> or <c>AddSingLoRA</c> named (PEFT's <c>peft_config</c>).
     /// </summary>
     /// <exception cref="InvalidOperationException">The model has no SingLoRA layers, or their options differ (named).</exception>
     public static SingLoRAConfig GetSingLoRAConfig(this nn.Module model)
@@ -328,15 +336,20 @@ public static class SingLoRAModuleExtensions
         var distinct = layers.Select(l => l.Adapter.Options).Distinct().ToList();
         if (distinct.Count > 1)
             throw new InvalidOperationException($"The model's SingLoRA layers have {distinct.Count} different options ({string.Join("; ", distinct)}); one config cannot describe them. Read each layer's Options instead.");
-        return new SingLoRAConfig(distinct[0]) { Targets = layers.Select(l => l.Path).ToList() };
+        return new SingLoRAConfig(distinct[0]) { Targets = layers.Select(l => l.Path).ToList(), ModulesToSave = ModulesToSave.Of(model) };
     }
 
-    /// <summary>Freezes every parameter of the model and makes the adapters' own parameters trainable.</summary>
+    /// <summary>
+    /// Freezes every parameter of the model and makes the adapters' own parameters trainable, and those of the modules to
+    /// save that the config given to <c>ApplySingLoRA</c> or <c>AddSingLoRA</c> named (PEFT's <c>modules_to_save</c>, such as a
+    /// classification head).
+    /// </summary>
     public static void FreezeAllButAdapters(this nn.Module model)
     {
         ArgumentNullException.ThrowIfNull(model);
         foreach (var p in model.parameters()) p.requires_grad = false;
         foreach (var p in model.AdapterParameters()) p.requires_grad = true;
+        foreach (var p in ModulesToSave.Parameters(model)) p.requires_grad = true;
     }
 
     /// <summary>The adapters' trainable parameters (SingLoRA's <c>A</c>, LoRA's <c>A</c> and <c>B</c>), for the optimizer.</summary>

@@ -225,7 +225,7 @@ public static class PretrainedLoader
             string? convertedFrom = null;
             if (tensor.DType != target.dtype)
             {
-                bool convertible = IsFloating(tensor.DType) && is_floating_point(target);
+                bool convertible = is_floating_point(tensor.DType) && is_floating_point(target);
                 if (options.ConvertDTypes && convertible) convertedFrom = DType(tensor.DType);
                 else
                 {
@@ -268,8 +268,6 @@ public static class PretrainedLoader
         return new PretrainedLoadReport(source, loaded.Select(l => l.Entry).ToList(),
             modelTensors.Where(t => adapterKeys.Contains(t.Key)).Select(t => t.Key).ToList(), unexpected, skipped);
     }
-
-    private static bool IsFloating(ScalarType type) => type is ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float32 or ScalarType.Float64;
 
     private static string? Rename(string key, PretrainedLoadOptions options)
     {

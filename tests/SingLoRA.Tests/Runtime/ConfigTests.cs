@@ -81,6 +81,72 @@ public class ConfigTests
     }
 
     [Fact]
+    public void A_configs_modules_to_save_are_trained_saved_and_reported_back()
+    {
+        using var scope = torch.NewDisposeScope();
+        var dir = Path.Combine(Path.GetTempPath(), "singlora-config-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            // ApplySingLoRA: the head stays trainable through FreezeAllButAdapters and SaveAdapters saves it unasked.
+            var model = new TinyTransformer(adapted: true);
+            var config = new SingLoRAConfig(new SingLoRAOptions(Rank: 2)) { Targets = ["q"], ModulesToSave = ["head"] };
+            model.ApplySingLoRA(config);
+            model.FreezeAllButAdapters();
+            var trainable = model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.name).ToList();
+            Assert.Equal(new[] { "blocks.0.attn.q.singlora_A", "blocks.1.attn.q.singlora_A", "head.bias", "head.weight" }, trainable.Order(StringComparer.Ordinal));
+            Assert.Equal(new[] { "head" }, model.GetSingLoRAConfig().ModulesToSave);
+            Assert.Equal(new[] { "head" }, model.SaveAdapters(dir).ModulesToSave);
+            using (var file = SafeTensors.Load(Path.Combine(dir, AdapterFile.WeightsFileName)))
+                Assert.Contains("head.weight", file.Names);
+
+            // AddSingLoRA (a model you don't own), and again from the folder's config: the head is loaded and saved again.
+            var foreign = new ForeignNet(depth: 2);
+            foreign.AddSingLoRA(new SingLoRAConfig(new SingLoRAOptions(Rank: 2)) { Targets = ["q_proj"], ModulesToSave = ["heads.cls"] }, strict: true);
+            foreign.FreezeAllButAdapters();
+            Assert.Equal(new[] { "blocks.0.q_proj.singlora_A", "blocks.1.q_proj.singlora_A", "heads.cls.bias", "heads.cls.weight" },
+                foreign.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.name).Order(StringComparer.Ordinal));
+            var saved = Path.Combine(dir, "foreign");
+            Assert.Equal(new[] { "heads.cls" }, foreign.SaveAdapters(saved).ModulesToSave);
+            var rebuilt = new ForeignNet(depth: 2);
+            rebuilt.AddSingLoRA(AdapterFile.ReadConfig(saved).ToSingLoRAConfig(), strict: true);
+            rebuilt.LoadAdapters(saved);
+            rebuilt.FreezeAllButAdapters();
+            Assert.True(rebuilt.named_parameters().Single(p => p.name == "heads.cls.weight").parameter.requires_grad);
+            Assert.Equal(new[] { "heads.cls" }, rebuilt.SaveAdapters(Path.Combine(dir, "again")).ModulesToSave);
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Modules_to_save_that_are_missing_or_hold_adapted_layers_are_refused_and_nothing_changes()
+    {
+        using var scope = torch.NewDisposeScope();
+        var model = new TinyTransformer(adapted: true);
+        var before = model.state_dict().Keys.ToList();
+        var bad = new SingLoRAConfig(new SingLoRAOptions(Rank: 4)) { Targets = ["q"], ModulesToSave = ["haed", "blocks.0.attn", "blocks.1.mlp"] };
+
+        var e = Assert.Throws<InvalidOperationException>(() => model.ApplySingLoRA(bad));
+
+        Assert.Contains("changed nothing", e.Message);
+        Assert.Contains("module to save 'haed' is not a module of the model", e.Message);
+        Assert.Contains("module to save 'blocks.0.attn' holds the adapted layer 'blocks.0.attn.q'", e.Message);
+        Assert.DoesNotContain("'blocks.1.mlp'", e.Message);   // up is not among the config's targets: its MLP can be saved whole
+        Assert.Equal(before, model.state_dict().Keys.ToList());
+        Assert.All(model.GetSingLoRALayers(), l => Assert.Equal(2, l.Adapter.Rank));
+        Assert.Empty(model.GetSingLoRAConfig().ModulesToSave);
+
+        var foreign = new ForeignNet(depth: 2);
+        var refused = Assert.Throws<ArgumentException>(() => foreign.AddSingLoRA(new SingLoRAConfig(new SingLoRAOptions(Rank: 2)) { Targets = ["q_proj"], ModulesToSave = ["blocks.0", "heads.cls"] }));
+        Assert.Contains("changed nothing", refused.Message);
+        Assert.Contains("module to save 'blocks.0' holds the adapted layer 'blocks.0.q_proj'", refused.Message);
+        Assert.DoesNotContain("heads.cls", refused.Message);
+        Assert.Empty(foreign.GetAdaptedLayers());
+    }
+
+    [Fact]
     public void An_adapter_folder_gives_back_the_config_that_rebuilds_a_model_it_loads_into()
     {
         using var scope = torch.NewDisposeScope();
