@@ -33,7 +33,8 @@ public static class Cli
           --quick                  every variant built small, run for 2 steps and checked, no timing (what the test suite runs); prints to the console
           --device cuda|cpu [--report FILE] [--tokens N] [--shapes 4096x4096,...] [--ranks 8] [--dtypes bfloat16,float32] [--iters 20] [--warmup 5]
                                    one layer at LLM sizes on a device; writes --report FILE or docs/benchmarks/device-DEVICE.md
-          --pytorch [--threads 1] [--rounds 12] [--batch 16] [--tokens 128] [--rank 8] [--onnx FOLDER] [--report FILE]
+          --pytorch [--threads 1] [--rounds 12] [--batch 16] [--tokens 128] [--rank 8] [--step-seconds 1] [--infer-seconds 0.5]
+                    [--onnx FOLDER] [--report FILE]
                                    TorchSharp against PyTorch (python/bench_twin.py, /usr/bin/python3 with torch) on the MiniLM
                                    classifier: SingLoRA and LoRA training steps, merged inference (and ONNX Runtime with --onnx),
                                    interleaved; writes docs/benchmarks/pytorch-comparison.md

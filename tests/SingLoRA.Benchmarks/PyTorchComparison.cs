@@ -39,7 +39,7 @@ public static class PyTorchComparison
     /// <param name="OnnxModel">A folder written by the SpamFilter's <c>export-onnx</c> (the merged classifier) to time in ONNX Runtime as well, or null.</param>
     public sealed record Options(int Threads = 1, int Rounds = 12, int Batch = 16, int Tokens = 128, int Rank = 8, double StepSeconds = 1.0, double InferSeconds = 0.5, string? OnnxModel = null, string? Report = null)
     {
-        /// <summary>Reads <c>--threads N --rounds N --batch N --tokens N --rank N --onnx FOLDER --report FILE</c> after the mode's name (args[0]).</summary>
+        /// <summary>Reads <c>--threads N --rounds N --batch N --tokens N --rank N --step-seconds S --infer-seconds S --onnx FOLDER --report FILE</c> after the mode's name (args[0]).</summary>
         public static Options Parse(IReadOnlyList<string> args)
         {
             var o = new Options();
@@ -49,15 +49,23 @@ public static class PyTorchComparison
                 if (i + 1 >= args.Count) throw new ArgumentException($"--pytorch: {name} needs a value.");
                 string value = args[++i];
                 int Whole() => int.TryParse(value, NumberStyles.Integer, Inv, out int v) && v >= 1 ? v : throw new ArgumentException($"--pytorch: {name} takes a whole number of at least 1, not '{value}'.");
+                double Seconds() => double.TryParse(value, NumberStyles.Float, Inv, out double v) && v > 0 && double.IsFinite(v) ? v : throw new ArgumentException($"--pytorch: {name} takes a positive number of seconds, not '{value}'.");
+                int Tokens()
+                {
+                    int t = Whole();
+                    try { BertConfig.MiniLML6.CheckMaxTokens(t, "--tokens"); }
+                    catch (ArgumentException e) { throw new ArgumentException("--pytorch: " + e.Message, e); }
+                    return t;
+                }
                 o = name switch
                 {
                     "--threads" => o with { Threads = Whole() },
                     "--rounds" => o with { Rounds = Whole() },
                     "--batch" => o with { Batch = Whole() },
-                    "--tokens" => Whole() is var t && t <= 512 ? o with { Tokens = t } : throw new ArgumentException("--pytorch: --tokens is at most 512 (BERT's position table)."),
+                    "--tokens" => o with { Tokens = Tokens() },
                     "--rank" => o with { Rank = Whole() },
-                    "--step-seconds" => o with { StepSeconds = double.Parse(value, Inv) },
-                    "--infer-seconds" => o with { InferSeconds = double.Parse(value, Inv) },
+                    "--step-seconds" => o with { StepSeconds = Seconds() },
+                    "--infer-seconds" => o with { InferSeconds = Seconds() },
                     "--onnx" => File.Exists(Path.Combine(value, OnnxSpamFilter.OnnxTextClassifier.ModelFile)) ? o with { OnnxModel = value }
                         : throw new ArgumentException($"--pytorch: --onnx {value} is not a folder holding {OnnxSpamFilter.OnnxTextClassifier.ModelFile}; write one with `dotnet run --project samples/SpamFilter -c Release -- export-onnx`."),
                     "--report" => o with { Report = value },

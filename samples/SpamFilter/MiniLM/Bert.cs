@@ -32,10 +32,10 @@ public sealed record BertConfig(
 
     /// <summary>The command-line rule for <c>--max-tokens</c>: [CLS], at least one word piece and [SEP], and no more than the position table holds.</summary>
     /// <exception cref="ArgumentException">It is outside 3 to <see cref="MaxPositions"/>.</exception>
-    public void CheckMaxTokens(int maxTokens)
+    public void CheckMaxTokens(int maxTokens, string option = "--max-tokens")
     {
         if (maxTokens < 3 || maxTokens > MaxPositions)
-            throw new ArgumentException($"--max-tokens must be between 3 and {MaxPositions} (BERT's position table), not {maxTokens}.");
+            throw new ArgumentException($"{option} must be between 3 and {MaxPositions} (BERT's position table), not {maxTokens}.");
     }
 }
 

@@ -51,7 +51,9 @@ public sealed class PyTorchComparisonTests : IDisposable
 
     [Theory]
     [InlineData("--rounds", "0", "--rounds takes a whole number of at least 1, not '0'")]
-    [InlineData("--tokens", "600", "--tokens is at most 512")]
+    [InlineData("--tokens", "600", "--tokens must be between 3 and 512 (BERT's position table), not 600")]
+    [InlineData("--tokens", "2", "--tokens must be between 3 and 512")]
+    [InlineData("--step-seconds", "x", "--step-seconds takes a positive number of seconds, not 'x'")]
     [InlineData("--speed", "2", "unknown option '--speed'")]
     [InlineData("--onnx", "no/such/folder", "--onnx no/such/folder is not a folder holding model.onnx; write one with")]
     public void Bad_options_are_named_before_anything_runs(string option, string value, string expected)
