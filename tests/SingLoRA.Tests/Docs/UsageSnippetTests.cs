@@ -118,10 +118,5 @@ public class UsageSnippetTests
         Assert.Equal(docLines, ran);
     }
 
-    private static string RepoFile(params string[] parts)
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "SingLoRA.Gen.sln"))) return Path.Combine(new[] { dir.FullName }.Concat(parts).ToArray());
-        throw new InvalidOperationException("The repository root (SingLoRA.Gen.sln) was not found above the test's folder.");
-    }
+    private static string RepoFile(params string[] parts) => Path.Combine(new[] { SingLoRA.Tests.AdapterFiles.PythonProcess.RepoRoot() }.Concat(parts).ToArray());
 }

@@ -57,6 +57,14 @@ public class MergeAndUnloadTests
         var paths = model.MergeAndUnload(p => p.Contains(".mlp.", StringComparison.Ordinal));
         Assert.NotEmpty(paths);
         Assert.Equal(all.Except(paths), model.GetAdaptedLayers().Select(l => l.Path));
+        Assert.NotEmpty(model.AdapterParameters());
+        Assert.All(model.AdapterParameters(), p => Assert.True(p.requires_grad));
+        // and they still train: a step on the rest moves their A
+        var before = model.AdapterParameters().Select(p => p.detach().clone()).ToList();
+        using var optimizer = torch.optim.SGD(model.AdapterParameters(), 0.1);
+        model.forward(torch.randint(0, TinyTransformer.Vocab, new long[] { 2, 5 })).square().mean().backward();
+        optimizer.step();
+        Assert.All(model.AdapterParameters().Zip(before), p => Assert.False(p.First.detach().eq(p.Second).all().item<bool>()));
     }
 
     [Fact]
