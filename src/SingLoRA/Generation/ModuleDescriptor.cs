@@ -88,8 +88,7 @@ public sealed class ModuleDescriptor<TModule> : ModuleDescriptor where TModule :
         if (_targets.Length == 0 || IsAttached(module)) return;
 
         int? index = _layerIndex?.Invoke(module);
-        bool attributeChooses = index is not { } i || _adaptsLayer is null || _adaptsLayer(i);
-        var options = SingLoRAOverrides.Resolve(Declared, typeof(TModule), index, attributeChooses);
+        var options = SingLoRAOverrides.Resolve(Declared, typeof(TModule), index, AttributeChooses(index));
         AttachCore(module, options, _ => true);
     }
 
@@ -164,11 +163,13 @@ public sealed class ModuleDescriptor<TModule> : ModuleDescriptor where TModule :
         if (problems.Count > 0) throw new InvalidOperationException(string.Join("; ", problems));
         foreach (var (_, unload) in unloads) unload();
 
-        bool chosenLayer = _layerIndex is null ? true
-            : config.Layers is not null ? config.ChoosesLayer(_layerIndex(m))
-            : _adaptsLayer is null || _adaptsLayer(_layerIndex(m));
+        int? index = _layerIndex?.Invoke(m);
+        bool chosenLayer = index is { } i && config.Layers is not null ? config.ChoosesLayer(i) : AttributeChooses(index);
         AttachCore(m, chosenLayer ? config.Options : null, chosen);
     }
+
+    // Whether the attribute's Layers adapt the module at `index` (every module of a class without a LayerIndex member).
+    private bool AttributeChooses(int? index) => index is not { } i || _adaptsLayer is null || _adaptsLayer(i);
 
     /// <summary>The adapter of <paramref name="target"/> in <paramref name="module"/> (the typed property <c>QAdapter</c>).</summary>
     /// <exception cref="InvalidOperationException">It has none: not created yet, left out by choice, or unloaded.</exception>

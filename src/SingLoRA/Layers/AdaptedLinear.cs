@@ -130,6 +130,8 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
     /// <exception cref="ArgumentException">The name is invalid or taken, or the options do not fit this layer.</exception>
     private protected void AddAdapterCore(string adapterName, AdapterOptions options)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        options.ValidateOptions();
         ValidateName(adapterName);
         if (_slots.Exists(s => s.Name == adapterName))
             throw new ArgumentException($"This layer already has an adapter named '{adapterName}'. Delete it first or choose another name.", nameof(adapterName));
@@ -143,11 +145,9 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
     /// <exception cref="ArgumentException">The options are of another kind or invalid, the name is invalid or taken, or the options do not fit.</exception>
     internal void AddAdapter(string adapterName, AdapterOptions options)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        if (options.GetType() != Options.GetType())
+        if (options is not null && options.GetType() != Options.GetType())
             throw new ArgumentException($"A {Kind} layer takes {Options.GetType().Name}, not {options.GetType().Name}.", nameof(options));
-        options.ValidateOptions();
-        AddAdapterCore(adapterName, options);
+        AddAdapterCore(adapterName, options!);
     }
 
     /// <summary>

@@ -59,11 +59,7 @@ public sealed class LoRALinear : AdaptedLinear
     /// <c>B</c>), not active. Names are letters, digits, <c>_</c> and <c>-</c>, starting with a letter.
     /// </summary>
     /// <exception cref="ArgumentException">The name is invalid or taken, or the options do not fit this layer.</exception>
-    public void AddAdapter(string adapterName, LoRAOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        AddAdapterCore(adapterName, options.Validate());
-    }
+    public void AddAdapter(string adapterName, LoRAOptions options) => AddAdapterCore(adapterName, options);
 
     /// <inheritdoc />
     public override double CurrentScale => Options.Scale;

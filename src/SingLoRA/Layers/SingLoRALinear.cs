@@ -87,11 +87,7 @@ public sealed class SingLoRALinear : AdaptedLinear
     /// active. Names are letters, digits, <c>_</c> and <c>-</c>, starting with a letter.
     /// </summary>
     /// <exception cref="ArgumentException">The name is invalid or taken, or the options do not fit this layer.</exception>
-    public void AddAdapter(string adapterName, SingLoRAOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        AddAdapterCore(adapterName, options.Validate());
-    }
+    public void AddAdapter(string adapterName, SingLoRAOptions options) => AddAdapterCore(adapterName, options);
 
     /// <summary>The number of optimizer steps the active adapter has counted (reads the device buffer: not for hot loops).</summary>
     public long RampStep => StepTensor.item<long>();

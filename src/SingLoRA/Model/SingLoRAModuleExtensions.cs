@@ -115,12 +115,21 @@ public static class SingLoRAModuleExtensions
     public static IReadOnlyList<string> UnloadAdapters(this nn.Module model, Func<string, bool>? where = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var layers = model.GetAdaptedLayers().Where(l => where?.Invoke(l.Path) ?? true).ToList();
-        var problems = layers.Where(l => l.Layer.IsMerged).Select(l => $"'{l.Path}' is merged (its weight holds the update; call UnmergeAdapters() first)").ToList();
+        return Unload(model, where, nameof(UnloadAdapters),
+            layer => layer.IsMerged ? "it is merged (its weight holds the update; call UnmergeAdapters() first)" : null, before: null);
+    }
 
+    // Unloads the selected adapted layers, all or nothing: each is checked (`problemOf`, and whether its plain layer can be
+    // put back) before any is changed; `before` runs on each layer just before the plain layers go back.
+    private static IReadOnlyList<string> Unload(nn.Module model, Func<string, bool>? where, string operation,
+        Func<AdaptedLinear, string?> problemOf, Action<AdaptedLinear>? before)
+    {
+        var layers = model.GetAdaptedLayers().Where(l => where?.Invoke(l.Path) ?? true).ToList();
+        var problems = layers.Select(l => problemOf(l.Layer) is { } problem ? $"'{l.Path}': {problem}" : null).OfType<string>().ToList();
         var plans = RuntimeInjection.PlanUnloads(model, layers, problems);
         if (problems.Count > 0)
-            throw new InvalidOperationException($"UnloadAdapters changed nothing: {string.Join("; ", problems)}.");
+            throw new InvalidOperationException($"{operation} changed nothing: {string.Join("; ", problems)}.");
+        if (before is not null) foreach (var (_, layer) in layers) before(layer);
         foreach (var (_, unload) in plans) unload();
         return layers.Select(l => l.Path).ToList();   // every selected layer had a plan, or a problem stopped above
     }
@@ -260,20 +269,13 @@ public static class SingLoRAModuleExtensions
     public static IReadOnlyList<string> MergeAndUnload(this nn.Module model, Func<string, bool>? where = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var layers = model.GetAdaptedLayers().Where(l => where?.Invoke(l.Path) ?? true).ToList();
-        var problems = new List<string>();
-        foreach (var (path, layer) in layers)
-            if (!layer.IsMerged && !layer.CanMerge(out var reason)) problems.Add($"'{path}': {reason}");
-        var plans = RuntimeInjection.PlanUnloads(model, layers, problems);
-        if (problems.Count > 0)
-            throw new InvalidOperationException($"MergeAndUnload changed nothing: {string.Join("; ", problems)}.");
-        foreach (var (_, layer) in layers)
-        {
-            if (!layer.IsMerged) layer.SafeMerge();
-            layer.CommitMerge();
-        }
-        foreach (var (_, unload) in plans) unload();
-        return layers.Select(l => l.Path).ToList();
+        return Unload(model, where, nameof(MergeAndUnload),
+            layer => !layer.IsMerged && !layer.CanMerge(out var reason) ? reason : null,
+            before: layer =>
+            {
+                if (!layer.IsMerged) layer.SafeMerge();
+                layer.CommitMerge();
+            });
     }
 
     /// <summary>
